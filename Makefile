@@ -1,0 +1,39 @@
+# Backbeat: the two commands a newcomer needs are `make up` and `make test`.
+SHELL := /bin/bash
+ARGS ?=
+
+.PHONY: help up down test infra venv lint format asyncapi relock bench
+
+help:
+	@echo "make up        install what is missing, start PostgreSQL, Kafka and every service"
+	@echo "make down      stop everything 'make up' or 'make test' started"
+	@echo "make test      start the infrastructure (reusing what runs) and run the test suite"
+	@echo "make lint      ruff check and format check"
+	@echo "make asyncapi  regenerate docs/asyncapi.yaml from the event models"
+
+venv:
+	@bash infra/python.sh
+
+infra:
+	@bash infra/infra.sh
+
+test:
+	@bash infra/test.sh $(ARGS)
+
+up:
+	@bash infra/stack.sh up
+
+down:
+	@bash infra/stack.sh down
+
+lint:
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format:
+	@.venv/bin/ruff format . && .venv/bin/ruff check --fix .
+
+asyncapi:
+	@.venv/bin/python -m backbeat.events.asyncapi > docs/asyncapi.yaml
+
+relock:
+	@bash infra/python.sh --relock

@@ -1,0 +1,159 @@
+"""The HTTP side every service shares: request ids, metrics, health endpoints, problem details."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backbeat.runtime.logging import request_id_var, trace_id_var
+from backbeat.runtime.problems import install_problem_handlers
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (kept from the caller when well-formed), logs and measures it.
+
+    A plain ASGI middleware rather than BaseHTTPMiddleware, so streamed responses (SSE) pass
+    through without buffering.
+    """
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry, service: str) -> None:
+        self.app = app
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time to the response head",
+            ["method", "route"],
+            registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        traceparent = headers.get("traceparent", "")
+        trace_id = traceparent.split("-")[1] if traceparent.count("-") == 3 else request_id
+        scope.setdefault("state", {})["request_id"] = request_id
+        token_r = request_id_var.set(request_id)
+        token_t = trace_id_var.set(trace_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                ]
+                route = scope.get("route")
+                path = getattr(route, "path", "unmatched")
+                self.latency.labels(scope["method"], path).observe(time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.requests.labels(scope["method"], path, str(status)).inc()
+            request_id_var.reset(token_r)
+            trace_id_var.reset(token_t)
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    version: str = "0.1.0",
+    lifespan: Lifespan | None = None,
+    readiness: Mapping[str, ReadinessCheck] | None = None,
+    **fastapi_options: Any,
+) -> FastAPI:
+    """A FastAPI app with ``/health/live``, ``/health/ready``, ``/metrics`` and problem details.
+
+    ``readiness`` maps a dependency name to a check that raises when it does not answer; the
+    service is ready when every check passes within two seconds.
+    """
+    registry = CollectorRegistry()
+    checks = dict(readiness or {})
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        log.info("starting", extra={"service": service})
+        if lifespan is None:
+            yield
+        else:
+            async with lifespan(app):
+                yield
+        log.info("stopped", extra={"service": service})
+
+    app = FastAPI(title=title, version=version, lifespan=run, **fastapi_options)
+    app.state.metrics_registry = registry
+    app.state.readiness = checks
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, registry=registry, service=service)
+
+    @app.get("/health/live", include_in_schema=False)
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        results: dict[str, str] = {}
+
+        async def run_check(name: str, check: ReadinessCheck) -> None:
+            try:
+                await asyncio.wait_for(check(), timeout=2.0)
+                results[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported
+                results[name] = f"failing: {type(exc).__name__}"
+
+        await asyncio.gather(*(run_check(n, c) for n, c in app.state.readiness.items()))
+        ok = all(v == "ok" for v in results.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": results},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

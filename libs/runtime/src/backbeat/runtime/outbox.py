@@ -1,0 +1,150 @@
+"""Transactional outbox: an event is written in the same transaction as the change it reports,
+and a relay publishes it afterwards. A crash between commit and publish only delays the event;
+a crash between publish and marking it sent repeats it with the same event id, which consumers
+deduplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backbeat.events.cloudevents import CloudEvent, to_kafka
+from backbeat.runtime.database import Database
+
+log = logging.getLogger(__name__)
+
+
+def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
+    """The outbox table, added to a service's own metadata (and so to its migrations)."""
+    return Table(
+        name,
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("topic", String(255), nullable=False),
+        Column("key", LargeBinary, nullable=True),
+        Column("value", LargeBinary, nullable=True),
+        Column("headers", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Index(f"ix_{name}_unpublished", "id", postgresql_where="published_at IS NULL"),
+    )
+
+
+async def enqueue(
+    session: AsyncSession, table: Table, topic: str, event: CloudEvent[Any] | None, key: str
+) -> None:
+    """Add an event (or, with ``event=None``, a tombstone for ``key``) to the outbox in the
+    caller's transaction."""
+    if event is None:
+        record_key, value, headers = key.encode(), None, []
+    else:
+        record_key, value, headers = to_kafka(event)
+    await session.execute(
+        table.insert().values(
+            topic=topic,
+            key=record_key,
+            value=value,
+            headers=[[name, raw.decode()] for name, raw in headers],
+            created_at=datetime.now(UTC),
+        )
+    )
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order and marks them sent.
+
+    Rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several instances of a service can
+    run relays without publishing a row twice in the normal case.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        table: Table,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 200,
+        idle_interval_s: float = 0.2,
+    ) -> None:
+        self.database = database
+        self.table = table
+        self.producer = producer
+        self.batch_size = batch_size
+        self.idle_interval_s = idle_interval_s
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        """Tell the relay that rows were just committed, so it does not wait for its interval."""
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many rows were sent."""
+        t = self.table
+        async with self.database.session() as session:
+            rows = (
+                await session.execute(
+                    select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            futures = [
+                await self.producer.send(
+                    row.topic,
+                    value=row.value,
+                    key=row.key,
+                    headers=[(name, value.encode()) for name, value in row.headers],
+                )
+                for row in rows
+            ]
+            # Marked sent only once every record of the batch is acknowledged by the broker.
+            await asyncio.gather(*futures)
+            await session.execute(
+                update(t)
+                .where(t.c.id.in_([row.id for row in rows]))
+                .values(published_at=datetime.now(UTC))
+            )
+            return len(rows)
+
+    async def run(self) -> None:
+        """Relay until cancelled; errors are logged and retried with backoff."""
+        backoff = self.idle_interval_s
+        while True:
+            try:
+                sent = await self.publish_pending()
+                backoff = self.idle_interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; retrying", extra={"retry_in_s": backoff})
+                sent = 0
+                backoff = min(backoff * 2, 10.0)
+            if sent == 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                except TimeoutError:
+                    pass

@@ -1,0 +1,79 @@
+"""Shared test fixtures: where the real PostgreSQL and Kafka are, unique names per test.
+
+The suite uses the infrastructure `make test` brings up on 127.0.0.1, or the services named by
+BACKBEAT_KAFKA_BOOTSTRAP and BACKBEAT_TEST_<SERVICE>_DATABASE_URL. With ``--testcontainers``
+(where a Docker engine runs) it starts PostgreSQL and Kafka containers instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICES_WITH_DATABASES = ("auth", "tokens", "playback")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--testcontainers",
+        action="store_true",
+        default=False,
+        help="start PostgreSQL and Kafka in Docker containers (needs a Docker engine)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--testcontainers"):
+        from tests.containers import start_containers
+
+        config._backbeat_containers = start_containers(REPO)  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for container in getattr(config, "_backbeat_containers", []):
+        container.stop()
+
+
+def default_database_url(service: str, database: str | None = None) -> str:
+    return (
+        f"postgresql+asyncpg://{service}:backbeat-dev-{service}@127.0.0.1:5432/"
+        f"{database or service + '_test'}"
+    )
+
+
+def test_database_url(service: str) -> str:
+    """The URL of ``service``'s test database."""
+    return os.environ.get(
+        f"BACKBEAT_TEST_{service.upper()}_DATABASE_URL", default_database_url(service)
+    )
+
+
+test_database_url.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    return os.environ.get("BACKBEAT_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+
+
+@pytest.fixture(scope="session")
+def database_urls() -> dict[str, str]:
+    return {service: test_database_url(service) for service in SERVICES_WITH_DATABASES}
+
+
+@pytest.fixture
+def unique() -> Iterator[str]:
+    """A short unique suffix for topic, group and user names, so tests never share state."""
+    yield uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def test_output() -> Path:
+    out = REPO / "test-output"
+    out.mkdir(exist_ok=True)
+    return out
