@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The whole local stack: infrastructure, migrations, the Spotify fake and every service.
+#   stack.sh up     start what is not running, seed the demo data, print where to look
+#   stack.sh down   stop every process this checkout started (services, Kafka, PostgreSQL)
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+# name | python module | port | extra arguments
+SERVICES=(
+  "spotify-fake|backbeat.spotify_fake|8090|--host 127.0.0.1 --port 8090 --listeners 5"
+  "auth|backbeat.auth|8001|"
+  "tokens|backbeat.tokens|8002|"
+  "playback|backbeat.playback|8003|"
+  "watcher|backbeat.watcher|8004|"
+  "gateway|backbeat.gateway|8000|"
+)
+
+has_module() { "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$1') is None)" 2>/dev/null; }
+alive() { [ -f "$VAR/run/$1.pid" ] && kill -0 "$(cat "$VAR/run/$1.pid")" 2>/dev/null; }
+
+wait_http() { # name port
+  local deadline=$((SECONDS + 60))
+  while [ $SECONDS -lt $deadline ]; do
+    alive "$1" || { tail -n 30 "$VAR/log/$1.log" >&2; die "$1 exited while starting (log: var/log/$1.log)"; }
+    curl -fsS -o /dev/null "http://127.0.0.1:$2/health/ready" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  tail -n 30 "$VAR/log/$1.log" >&2
+  die "$1 did not become ready on port $2 (log: var/log/$1.log)"
+}
+
+up() {
+  local started=$SECONDS
+  bash infra/infra.sh
+  set -a; source infra/stack.env; set +a
+  bash infra/migrate.sh
+  for entry in "${SERVICES[@]}"; do
+    IFS='|' read -r name module port args <<<"$entry"
+    has_module "$module" || { say "$name: not part of this build yet, skipped"; continue; }
+    if alive "$name"; then say "$name already running (pid $(cat "$VAR/run/$name.pid"))"; continue; fi
+    say "starting $name on 127.0.0.1:$port (log var/log/$name.log)"
+    # shellcheck disable=SC2086
+    nohup "$PY" -m "$module" $args >>"$VAR/log/$name.log" 2>&1 &
+    echo $! >"$VAR/run/$name.pid"
+    wait_http "$name" "$port"
+  done
+  if [ -f infra/seed.py ]; then "$PY" infra/seed.py; fi
+  say "stack up in $((SECONDS - started)) s"
+  cat <<TXT
+
+  Backbeat is running.
+    web UI and public API   http://127.0.0.1:8000/
+    Spotify fake            http://127.0.0.1:8090/
+    logs                    $VAR/log/
+  Stop everything with: make down
+TXT
+}
+
+down() {
+  for entry in "${SERVICES[@]}"; do
+    IFS='|' read -r name _ _ _ <<<"$entry"
+    if alive "$name"; then
+      say "stopping $name"
+      kill "$(cat "$VAR/run/$name.pid")" || true
+    fi
+    rm -f "$VAR/run/$name.pid"
+  done
+  bash infra/kafka/kafka.sh down
+  bash infra/postgres/down.sh
+}
+
+case "${1:-up}" in
+  up) up ;;
+  down) down ;;
+  *) die "usage: stack.sh up|down" ;;
+esac
