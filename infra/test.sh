@@ -4,6 +4,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 bash infra/infra.sh
+# The tests talk to the broker infra.sh started unless another one was named.
+export BACKBEAT_KAFKA_BOOTSTRAP="${BACKBEAT_KAFKA_BOOTSTRAP:-127.0.0.1:${BACKBEAT_KAFKA_PORT:-9092}}"
 bash infra/migrate.sh --test
 mkdir -p test-output
 say "running the test suite"
