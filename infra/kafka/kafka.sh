@@ -31,9 +31,11 @@ resolve() {
   ensure_java
   say "resolving Apache Kafka $KAFKA_VERSION and its runtime dependencies with Maven"
   rm -rf "$LIBS"
-  mvn -q -B -Dstyle.color=never -f "$ROOT/infra/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$LIBS" \
-    || die "Maven could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
+  mvn -B -Dstyle.color=never -f "$ROOT/infra/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$LIBS" >"$VAR/log/kafka-resolve.log" 2>&1 || {
+    tail -n 30 "$VAR/log/kafka-resolve.log" >&2
+    die "Maven could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION (log: var/log/kafka-resolve.log)"
+  }
   touch "$LIBS/.complete"
 }
 
