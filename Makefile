@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ARGS ?=
 
-.PHONY: help up down test infra venv lint format asyncapi relock bench
+.PHONY: help up down test infra venv lint typecheck format asyncapi relock
 
 help:
 	@echo "make up        install what is missing, start PostgreSQL, Kafka and every service"
@@ -28,6 +28,10 @@ down:
 
 lint:
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+typecheck:
+	@.venv/bin/mypy $$(for d in libs/*/src/backbeat/* services/*/src/backbeat/*; do \
+		[ -d "$$d" ] && printf -- '-p backbeat.%s ' "$$(basename $$d)"; done)
 
 format:
 	@.venv/bin/ruff format . && .venv/bin/ruff check --fix .

@@ -112,7 +112,8 @@ def build_document() -> dict[str, Any]:
 
 
 def render() -> str:
-    return yaml.safe_dump(build_document(), sort_keys=False, allow_unicode=True, width=100)
+    text: str = yaml.safe_dump(build_document(), sort_keys=False, allow_unicode=True, width=100)
+    return text
 
 
 if __name__ == "__main__":

@@ -91,14 +91,16 @@ def from_kafka(
     except ValueError as exc:
         raise MalformedEvent(f"data does not match {data_model.__name__}: {exc}") from exc
     try:
-        return CloudEvent[data_model](  # type: ignore[valid-type]
-            id=attributes["id"],
-            source=attributes["source"],
-            type=attributes["type"],
-            subject=attributes["subject"],
-            time=attributes.get("time") or datetime.now(UTC),
-            datacontenttype=attributes.get("datacontenttype", JSON),
-            data=data,
+        return CloudEvent[data_model].model_validate(  # type: ignore[valid-type]
+            {
+                "id": attributes["id"],
+                "source": attributes["source"],
+                "type": attributes["type"],
+                "subject": attributes["subject"],
+                "time": attributes.get("time") or datetime.now(UTC),
+                "datacontenttype": attributes.get("datacontenttype", JSON),
+                "data": data,
+            }
         )
     except ValueError as exc:
         raise MalformedEvent(f"invalid attributes: {exc}") from exc

@@ -54,6 +54,8 @@ async def enqueue(
 ) -> None:
     """Add an event (or, with ``event=None``, a tombstone for ``key``) to the outbox in the
     caller's transaction."""
+    headers: list[tuple[str, bytes]]
+    value: bytes | None
     if event is None:
         record_key, value, headers = key.encode(), None, []
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +66,6 @@ class ServiceSettings(BaseSettings):
         return self
 
 
-def service_config(service: str, **extra: Any) -> SettingsConfigDict:
+def service_config(service: str) -> SettingsConfigDict:
     """Settings config reading ``BACKBEAT_<SERVICE>_*`` variables."""
-    return SettingsConfigDict(env_prefix=f"BACKBEAT_{service.upper()}_", extra="ignore", **extra)
+    return SettingsConfigDict(env_prefix=f"BACKBEAT_{service.upper()}_", extra="ignore")
