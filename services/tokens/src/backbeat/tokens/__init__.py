@@ -1,0 +1,1 @@
+"""The tokens service: the only code that reads or writes Spotify credentials."""

@@ -1,0 +1,1 @@
+"""Pure logic of the credentials vault: encryption, key rotation, refresh decisions."""
