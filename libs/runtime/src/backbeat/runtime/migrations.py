@@ -1,0 +1,64 @@
+"""Alembic, shared: each service keeps its own migration scripts and calls these two helpers.
+
+A service's ``store/migrations/env.py`` is ``run_env(metadata, "<service>")``; its
+``store/migrate.py`` calls ``upgrade(...)``. Migrations run on an async engine, one runner at
+a time (a PostgreSQL advisory lock), so instances starting together do not race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+def alembic_config(migrations: Path, database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    # ConfigParser treats % as interpolation; a password may contain one.
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(migrations: Path, database_url: str, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``. Blocking: call it off the event loop."""
+    command.upgrade(alembic_config(migrations, database_url), revision)
+
+
+def downgrade(migrations: Path, database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(migrations, database_url), revision)
+
+
+def run_env(metadata: MetaData, service: str) -> None:
+    """The body of a service's Alembic ``env.py``."""
+    config = context.config
+    url = config.get_main_option("sqlalchemy.url")
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    def run(connection: Connection) -> None:
+        lock = f"backbeat-{service}-migrate"
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:lock))"), {"lock": lock})
+        context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_online() -> None:
+        if not url:
+            raise RuntimeError(f"no database URL: set BACKBEAT_{service.upper()}_DATABASE_URL")
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(run)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run_online())

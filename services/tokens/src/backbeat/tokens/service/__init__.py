@@ -1,0 +1,1 @@
+"""The tokens service layer: storing credentials and handing out fresh access tokens."""

@@ -1,0 +1,1 @@
+"""The tokens database: credentials (sealed), connect states, audit log, outbox."""
