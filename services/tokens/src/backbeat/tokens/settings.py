@@ -6,8 +6,9 @@ from pydantic import SecretStr
 
 from backbeat.runtime.settings import ServiceSettings, service_config
 
-# Development only: the settings validator refuses it outside development and test.
+# Development only: the settings validator refuses these outside development and test.
 _DEV_KEY_RING = "dev1:YmFja2JlYXQtZGV2ZWxvcG1lbnQtb25seS1rZXktMDE="
+_DEV_SPOTIFY_SECRET = "backbeat-dev-spotify-secret"  # noqa: S105 - refused outside development
 
 
 class TokensSettings(ServiceSettings):
@@ -17,6 +18,29 @@ class TokensSettings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://tokens:backbeat-dev-tokens@127.0.0.1:5432/tokens"
     # "<key id>:<base64 32-byte key>,..."; the last key seals, every key opens.
     encryption_keys: SecretStr = SecretStr(_DEV_KEY_RING)
+
+    # Who signs the tokens this service accepts.
+    auth_issuer: str = "http://127.0.0.1:8001"
+    auth_jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
+    user_audience: str = "backbeat"
+    service_audience: str = "tokens"
+    # The scope a service token needs to be handed a user's Spotify access token.
+    handout_scope: str = "tokens:read"
+
+    # The Spotify app. Point the two base URLs at Spotify to leave the fake behind.
+    spotify_client_id: str = "backbeat-dev"
+    spotify_client_secret: SecretStr = SecretStr(_DEV_SPOTIFY_SECRET)
+    spotify_accounts_url: str = "http://127.0.0.1:8090"
+    spotify_api_url: str = "http://127.0.0.1:8090"
+    spotify_redirect_uri: str = "http://127.0.0.1:8000/api/spotify/callback"
+    spotify_scopes: str = (
+        "user-read-playback-state user-modify-playback-state user-read-currently-playing "
+        "user-read-recently-played"
+    )
+    # Where the browser lands after the connect flow, with the outcome in the query.
+    web_ui_url: str = "http://127.0.0.1:8000/"
+    connect_state_ttl_s: int = 600
+
     refresh_margin_s: float = 300.0
     refresh_lease_s: float = 15.0
     refresh_retry_budget_s: float = 5.0

@@ -58,4 +58,16 @@ audit_log = Table(
     Index("ix_audit_log_user_id_at", "user_id", "at"),
 )
 
+# A connect flow in progress: the state is single-use and bound to the user who started it;
+# only its hash is stored, and the PKCE verifier is sealed like a token.
+connect_states = Table(
+    "connect_states",
+    metadata,
+    Column("state_hash", LargeBinary, primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("code_verifier", LargeBinary, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
 outbox = outbox_table(metadata)

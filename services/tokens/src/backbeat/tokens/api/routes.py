@@ -1,0 +1,118 @@
+"""The tokens API: the user's connect flow and connection, and the internal hand-out.
+
+No postponed annotations here: FastAPI must see the dependency built from the settings.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+
+from backbeat.authn.claims import ServicePrincipal, UserPrincipal
+from backbeat.authn.dependencies import AUTH_PROBLEMS, current_user, require_service
+from backbeat.events.connections import ConnectionStatus
+from backbeat.runtime.problems import ProblemError, problem_responses
+from backbeat.tokens.api.models import ConnectionView, ConnectStarted, HandedOutToken
+from backbeat.tokens.service.connect import ConnectFailed, ConnectFlow
+from backbeat.tokens.service.connections import remove_connection
+from backbeat.tokens.service.errors import NeedsReauth, NotConnected, TryLater
+from backbeat.tokens.service.handout import AccessTokenDispenser
+from backbeat.tokens.store.tables import credentials
+
+User = Annotated[UserPrincipal, Depends(current_user)]
+# Spotify user ids, Backbeat user UUIDs: short, printable, no path tricks.
+UserIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def user_router() -> APIRouter:
+    router = APIRouter(prefix="/api/spotify", tags=["spotify"])
+
+    @router.post("/connect", responses=AUTH_PROBLEMS)
+    async def connect(request: Request, user: User) -> ConnectStarted:
+        flow: ConnectFlow = request.app.state.connect_flow
+        return ConnectStarted(authorize_url=await flow.start(str(user.user_id), now()))
+
+    @router.get("/callback", status_code=302, response_class=RedirectResponse)
+    async def callback(
+        request: Request,
+        state: Annotated[str, Query(min_length=1, max_length=256)],
+        code: Annotated[str | None, Query(max_length=2048)] = None,
+        error: Annotated[str | None, Query(max_length=256)] = None,
+    ) -> RedirectResponse:
+        """Where Spotify sends the browser back; redirects on to the web UI with the outcome."""
+        web_ui: str = request.app.state.settings.web_ui_url
+        flow: ConnectFlow = request.app.state.connect_flow
+        if error is not None or code is None:
+            # The user declined on Spotify's page: the state is spent either way.
+            await flow.abandon(state)
+            outcome = {"spotify": "error", "reason": "access_denied" if error else "missing_code"}
+        else:
+            try:
+                await flow.finish(code, state, now())
+                outcome = {"spotify": "connected"}
+            except ConnectFailed as failed:
+                outcome = {"spotify": "error", "reason": failed.code}
+        return RedirectResponse(f"{web_ui}?{urlencode(outcome)}", status_code=302)
+
+    @router.get("/connection", responses=AUTH_PROBLEMS)
+    async def connection(request: Request, user: User) -> ConnectionView:
+        async with request.app.state.database.session() as session:
+            row = (
+                await session.execute(
+                    select(
+                        credentials.c.status, credentials.c.scopes, credentials.c.status_since
+                    ).where(credentials.c.user_id == str(user.user_id))
+                )
+            ).first()
+        if row is None:
+            return ConnectionView(status=ConnectionStatus.DISCONNECTED, scopes=[], since=None)
+        return ConnectionView(
+            status=ConnectionStatus(row.status), scopes=list(row.scopes), since=row.status_since
+        )
+
+    @router.delete("/connection", status_code=204, responses=AUTH_PROBLEMS)
+    async def disconnect(request: Request, user: User) -> Response:
+        await remove_connection(request.app.state.database, str(user.user_id), now=now())
+        return Response(status_code=204)
+
+    return router
+
+
+def internal_router(handout_scope: str) -> APIRouter:
+    router = APIRouter(prefix="/internal/v1", tags=["internal"])
+    Service = Annotated[ServicePrincipal, Depends(require_service(handout_scope))]
+
+    @router.get(
+        "/users/{user_id}/spotify/access-token",
+        responses={**AUTH_PROBLEMS, **problem_responses(404, 409, 503)},
+    )
+    async def access_token(
+        request: Request, user_id: UserIdPath, caller: Service
+    ) -> HandedOutToken:
+        """The user's current Spotify access token and its expiry (never the refresh token)."""
+        dispenser: AccessTokenDispenser = request.app.state.dispenser
+        try:
+            token = await dispenser.access_token(user_id, actor=f"svc:{caller.client_id}")
+        except NotConnected as refused:
+            raise ProblemError(404, refused.code, "The user has no Spotify connection") from None
+        except NeedsReauth as refused:
+            raise ProblemError(
+                409, refused.code, "The user must reconnect Spotify", str(refused)
+            ) from None
+        except TryLater as refused:
+            raise ProblemError(
+                503,
+                refused.code,
+                "Spotify is unavailable; try again later",
+                headers={"Retry-After": str(max(1, round(refused.retry_after_s)))},
+            ) from None
+        return HandedOutToken(access_token=token.token, expires_at=token.expires_at)
+
+    return router

@@ -1,0 +1,119 @@
+"""Wires the tokens service: database, key ring, Spotify client, verifier, outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+
+from backbeat.authn.dependencies import install_verifier
+from backbeat.authn.keys import JwksCache, KeySource
+from backbeat.authn.verifier import TokenVerifier
+from backbeat.events import topics
+from backbeat.runtime.database import Database
+from backbeat.runtime.http import create_service_app
+from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics, kafka_ping
+from backbeat.runtime.outbox import OutboxRelay
+from backbeat.spotify.client import SpotifyClient
+from backbeat.spotify.settings import SpotifySettings
+from backbeat.tokens.api.routes import internal_router, user_router
+from backbeat.tokens.domain.refresh import RefreshPolicy
+from backbeat.tokens.domain.vault import KeyRing
+from backbeat.tokens.service.connect import ConnectFlow
+from backbeat.tokens.service.handout import AccessTokenDispenser
+from backbeat.tokens.settings import TokensSettings
+from backbeat.tokens.store.tables import outbox
+
+
+def spotify_settings(settings: TokensSettings) -> SpotifySettings:
+    return SpotifySettings(
+        client_id=settings.spotify_client_id,
+        client_secret=settings.spotify_client_secret,
+        redirect_uri=settings.spotify_redirect_uri,
+        accounts_base_url=settings.spotify_accounts_url,
+        api_base_url=settings.spotify_api_url,
+    )
+
+
+def create_app(
+    settings: TokensSettings | None = None,
+    *,
+    spotify_http: httpx.AsyncClient | None = None,
+    auth_keys: KeySource | None = None,
+) -> FastAPI:
+    """The tokens app. ``spotify_http`` and ``auth_keys`` replace the network paths to
+    Spotify and to auth's JWKS (tests run both in-process)."""
+    settings = settings or TokensSettings()
+    database = Database(settings.database_url)
+    keys = KeyRing.parse(settings.encryption_keys.get_secret_value())
+    spotify = SpotifyClient(spotify_settings(settings), http=spotify_http)
+    jwks = JwksCache(settings.auth_jwks_url)
+    policy = RefreshPolicy(
+        margin=timedelta(seconds=settings.refresh_margin_s),
+        retry_budget=timedelta(seconds=settings.refresh_retry_budget_s),
+        cooldown=timedelta(seconds=settings.refresh_cooldown_s),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_topics(
+            settings.kafka_bootstrap,
+            [TopicSpec(topics.SPOTIFY_CONNECTIONS, partitions=12, compacted=True)],
+        )
+        producer = create_producer(settings.kafka_bootstrap, client_id="backbeat-tokens")
+        await producer.start()
+        relay = OutboxRelay(database, outbox, producer)
+        relay_task = asyncio.create_task(relay.run(), name="tokens-outbox-relay")
+        try:
+            yield
+        finally:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+            await producer.stop()
+            await spotify.aclose()
+            await jwks.aclose()
+            await database.dispose()
+
+    async def kafka_ready() -> None:
+        await kafka_ping(settings.kafka_bootstrap)
+
+    app = create_service_app(
+        service="tokens",
+        title="Backbeat tokens",
+        lifespan=lifespan,
+        readiness={"database": database.ping, "kafka": kafka_ready},
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.dispenser = AccessTokenDispenser(
+        database,
+        keys,
+        spotify,
+        policy=policy,
+        lease=timedelta(seconds=settings.refresh_lease_s),
+    )
+    app.state.connect_flow = ConnectFlow(
+        database,
+        keys,
+        spotify,
+        scopes=tuple(settings.spotify_scopes.split()),
+        state_ttl=timedelta(seconds=settings.connect_state_ttl_s),
+    )
+    install_verifier(
+        app,
+        TokenVerifier(
+            auth_keys or jwks,
+            issuer=settings.auth_issuer,
+            user_audience=settings.user_audience,
+            service_audience=settings.service_audience,
+        ),
+    )
+    app.include_router(user_router())
+    app.include_router(internal_router(settings.handout_scope))
+    return app

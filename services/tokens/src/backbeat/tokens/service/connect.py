@@ -1,0 +1,103 @@
+"""The OAuth connect flow: a single-use ``state`` bound to the user, PKCE, and the callback."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+
+from backbeat.runtime.database import Database
+from backbeat.spotify.authorization import PkcePair, authorize_url, new_state
+from backbeat.spotify.client import SpotifyClient
+from backbeat.spotify.errors import SpotifyError
+from backbeat.tokens.domain.vault import CredentialField, KeyRing, SealedSecret, open_sealed, seal
+from backbeat.tokens.service.connections import store_connection
+from backbeat.tokens.store.tables import connect_states
+
+
+class ConnectFailed(Exception):
+    """The callback cannot complete; ``code`` goes back to the web UI in the query."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _state_hash(state: str) -> bytes:
+    return hashlib.sha256(state.encode()).digest()
+
+
+@dataclass(frozen=True)
+class ConnectFlow:
+    database: Database
+    keys: KeyRing
+    spotify: SpotifyClient
+    scopes: tuple[str, ...]
+    state_ttl: timedelta
+
+    async def start(self, user_id: str, now: datetime) -> str:
+        """Remember a new state and PKCE verifier for ``user_id``; the authorize URL."""
+        state, pkce = new_state(), PkcePair.generate()
+        sealed = seal(self.keys, user_id, CredentialField.CODE_VERIFIER, pkce.verifier)
+        async with self.database.session() as session:
+            # Expired flows are swept as new ones start; nothing else needs them.
+            await session.execute(delete(connect_states).where(connect_states.c.expires_at < now))
+            await session.execute(
+                connect_states.insert().values(
+                    state_hash=_state_hash(state),
+                    user_id=user_id,
+                    key_id=sealed.key_id,
+                    code_verifier=sealed.blob,
+                    expires_at=now + self.state_ttl,
+                )
+            )
+        return authorize_url(
+            self.spotify.settings, state=state, code_challenge=pkce.challenge, scopes=self.scopes
+        )
+
+    async def abandon(self, state: str) -> None:
+        """Spend a state whose flow the user declined on Spotify's page."""
+        async with self.database.session() as session:
+            await session.execute(
+                delete(connect_states).where(connect_states.c.state_hash == _state_hash(state))
+            )
+
+    async def finish(self, code: str, state: str, now: datetime) -> str:
+        """Consume the state, exchange the code, store the credentials; the user id."""
+        async with self.database.session() as session:
+            row = (
+                await session.execute(
+                    delete(connect_states)
+                    .where(connect_states.c.state_hash == _state_hash(state))
+                    .returning(*connect_states.c)
+                )
+            ).first()
+        if row is None:
+            raise ConnectFailed("invalid_state", "unknown or already used state")
+        if row.expires_at < now:
+            raise ConnectFailed("expired_state", "the connect flow took too long; start again")
+        verifier = open_sealed(
+            self.keys,
+            row.user_id,
+            CredentialField.CODE_VERIFIER,
+            SealedSecret(row.key_id, bytes(row.code_verifier)),
+        )
+        try:
+            grant = await self.spotify.exchange_code(code, code_verifier=verifier)
+            profile = await self.spotify.current_user(grant.access_token.get_secret_value())
+        except SpotifyError as error:
+            raise ConnectFailed(
+                "spotify_refused", f"Spotify refused the connection: {error}"
+            ) from error
+        await store_connection(
+            self.database,
+            self.keys,
+            user_id=row.user_id,
+            spotify_user_id=profile.id,
+            spotify_client_id=self.spotify.settings.client_id,
+            grant=grant,
+            now=now,
+        )
+        return str(row.user_id)
