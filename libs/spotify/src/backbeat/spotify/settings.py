@@ -1,0 +1,26 @@
+"""Where Spotify is and who the app is: base URLs, client id and secret, redirect URI."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class SpotifySettings(BaseModel):
+    """Point the base URLs at the fake or at Spotify; nothing else changes.
+
+    `client_secret=None` makes the app a public client: it authenticates with PKCE only.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    client_id: str
+    client_secret: SecretStr | None = None
+    redirect_uri: str
+    accounts_base_url: str = "https://accounts.spotify.com"
+    api_base_url: str = "https://api.spotify.com"
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=100, ge=1)
+
+    @property
+    def is_public_client(self) -> bool:
+        return self.client_secret is None
