@@ -12,8 +12,8 @@ from typing import Any
 
 
 def start_containers(repo: Path) -> list[Any]:
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.postgres import PostgresContainer
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.postgres import PostgresContainer
 
     postgres = PostgresContainer("postgres:15", username="postgres", password="postgres")
     postgres.with_volume_mapping(
