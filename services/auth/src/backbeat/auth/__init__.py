@@ -1,0 +1,2 @@
+"""Backbeat auth: users and their sessions, access JWTs with a published key set, and the
+client-credentials grant for internal services."""

@@ -1,0 +1,1 @@
+"""Auth's HTTP routes and their request and response models."""

@@ -1,0 +1,85 @@
+"""Request and response bodies of auth's HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Shape only; whether the address receives mail is not auth's business.
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+# Generous bound at the edge; the password policy states the real maximum.
+PASSWORD_FIELD_MAX = 1024
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    email: str = Field(max_length=320, pattern=EMAIL_PATTERN, examples=["ada@example.com"])
+    password: str = Field(min_length=1, max_length=PASSWORD_FIELD_MAX)
+
+
+class SignupResponse(BaseModel):
+    user_id: UUID
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name
+    expires_in: int = Field(description="Seconds until the access token expires")
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class ChangePasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    current_password: str = Field(min_length=1, max_length=PASSWORD_FIELD_MAX)
+    new_password: str = Field(min_length=1, max_length=PASSWORD_FIELD_MAX)
+
+
+class MeResponse(BaseModel):
+    user_id: UUID
+    email: str
+    created_at: datetime
+
+
+class UserExistsResponse(BaseModel):
+    user_id: UUID
+    created_at: datetime
+
+
+class ServiceTokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name
+    expires_in: int
+    scope: str
+
+
+class OAuthErrorResponse(BaseModel):
+    """RFC 6749 section 5.2 error body."""
+
+    error: str
+    error_description: str | None = None
+
+
+class Jwk(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kty: str
+    kid: str
+    use: str
+    alg: str
+    crv: str | None = None
+    x: str | None = None
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]

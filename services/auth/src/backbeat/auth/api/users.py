@@ -1,0 +1,125 @@
+"""User routes under ``/api/auth`` (the gateway forwards ``/api/auth/*`` unchanged)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from backbeat.auth.api.models import (
+    ChangePasswordRequest,
+    Credentials,
+    MeResponse,
+    RefreshRequest,
+    SignupResponse,
+    TokenResponse,
+)
+from backbeat.auth.use_cases.accounts import Accounts, TokenPair
+from backbeat.authn import AUTH_PROBLEMS, UserPrincipal, current_user
+from backbeat.runtime.problems import problem_responses
+
+router = APIRouter(prefix="/api/auth", tags=["users"])
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def accounts(request: Request) -> Accounts:
+    found: Accounts = request.app.state.accounts
+    return found
+
+
+AccountsDep = Annotated[Accounts, Depends(accounts)]
+UserDep = Annotated[UserPrincipal, Depends(current_user)]
+
+
+def client_address(request: Request) -> str:
+    if request.app.state.settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        first = forwarded.split(",")[0].strip()
+        if first:
+            return first
+    return request.client.host if request.client else "unknown"
+
+
+def _tokens(pair: TokenPair, response: Response) -> TokenResponse:
+    response.headers.update(NO_STORE)
+    return TokenResponse(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+    )
+
+
+@router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SignupResponse,
+    responses=problem_responses(409, 422),
+    summary="Create an account",
+)
+async def signup(body: Credentials, accounts: AccountsDep) -> SignupResponse:
+    return SignupResponse(user_id=await accounts.sign_up(body.email, body.password))
+
+
+@router.post(
+    "/login",
+    response_model=TokenResponse,
+    responses=problem_responses(401, 422, 429),
+    summary="Sign in: an access token and a refresh token for a new session",
+)
+async def login(
+    body: Credentials, request: Request, response: Response, accounts: AccountsDep
+) -> TokenResponse:
+    pair = await accounts.sign_in(body.email, body.password, client_address(request))
+    return _tokens(pair, response)
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenResponse,
+    responses=problem_responses(401, 422),
+    summary="Trade a refresh token for new tokens; the old refresh token stops working",
+)
+async def refresh(body: RefreshRequest, response: Response, accounts: AccountsDep) -> TokenResponse:
+    return _tokens(await accounts.refresh(body.refresh_token), response)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=AUTH_PROBLEMS,
+    summary="Sign out: this session's refresh tokens stop working",
+)
+async def logout(user: UserDep, accounts: AccountsDep) -> Response:
+    await accounts.sign_out(user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", response_model=MeResponse, responses=AUTH_PROBLEMS, summary="The signed-in user")
+async def me(user: UserDep, accounts: AccountsDep) -> MeResponse:
+    row = await accounts.profile(user)
+    return MeResponse(user_id=row.id, email=row.email, created_at=row.created_at)
+
+
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=AUTH_PROBLEMS,
+    summary="Delete the account; every service erases the user's data",
+)
+async def delete_me(user: UserDep, accounts: AccountsDep) -> Response:
+    await accounts.delete_account(user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**AUTH_PROBLEMS, **problem_responses(422)},
+    summary="Change the password; every session of the user ends",
+)
+async def change_password(
+    body: ChangePasswordRequest, user: UserDep, accounts: AccountsDep
+) -> Response:
+    await accounts.change_password(user, body.current_password, body.new_password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,178 @@
+"""Builds the auth service: ``create_app(settings)`` wires settings, storage, keys, use cases
+and routes into one FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
+
+from backbeat.auth.api import internal, keys, oauth, users
+from backbeat.auth.domain.keys import KeySchedule
+from backbeat.auth.domain.passwords import Argon2Params, PasswordHasher, PasswordPolicy
+from backbeat.auth.domain.refresh import RefreshPolicy
+from backbeat.auth.domain.throttle import ThrottlePolicy, ThrottleRule
+from backbeat.auth.settings import AuthSettings
+from backbeat.auth.store import tables
+from backbeat.auth.store.sealing import KeySealer
+from backbeat.auth.use_cases.accounts import AccessTokenSettings, Accounts
+from backbeat.auth.use_cases.keyring import KeyRing
+from backbeat.auth.use_cases.service_tokens import ServiceTokens
+from backbeat.authn import TokenVerifier, install_verifier
+from backbeat.events.topics import AUTH_USERS
+from backbeat.runtime.database import Database
+from backbeat.runtime.http import create_service_app
+from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
+from backbeat.runtime.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+def key_schedule(settings: AuthSettings) -> KeySchedule:
+    return KeySchedule(
+        longest_token_ttl=timedelta(
+            seconds=max(settings.access_token_ttl_s, settings.service_token_ttl_s)
+        ),
+        retirement_grace=timedelta(seconds=settings.key_retirement_grace_s),
+        rotation_interval=(
+            timedelta(seconds=settings.key_rotation_interval_s)
+            if settings.key_rotation_interval_s
+            else None
+        ),
+    )
+
+
+def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        pair=ThrottleRule(
+            settings.throttle_pair_free_failures,
+            timedelta(seconds=settings.throttle_pair_max_delay_s),
+        ),
+        account=ThrottleRule(
+            settings.throttle_account_free_failures,
+            timedelta(seconds=settings.throttle_account_max_delay_s),
+        ),
+        address=ThrottleRule(
+            settings.throttle_address_free_failures,
+            timedelta(seconds=settings.throttle_address_max_delay_s),
+        ),
+        window=timedelta(seconds=settings.throttle_window_s),
+    )
+
+
+@dataclass
+class _RelayHolder:
+    relay: OutboxRelay | None = None
+
+    def notify(self) -> None:
+        if self.relay is not None:
+            self.relay.notify()
+
+
+async def _relay_outbox(settings: AuthSettings, db: Database, holder: _RelayHolder) -> None:
+    """Publish the outbox until cancelled, waiting for Kafka if it is not there yet: account
+    deletions queue up in the outbox meanwhile, nothing is lost."""
+    backoff = 1.0
+    while True:
+        producer = create_producer(settings.kafka_bootstrap, client_id="backbeat-auth-outbox")
+        try:
+            await producer.start()
+            await ensure_topics(settings.kafka_bootstrap, [TopicSpec(AUTH_USERS)])
+        except (KafkaError, OSError) as exc:
+            await producer.stop()
+            log.warning(
+                "kafka unavailable; outbox waits",
+                extra={"error": type(exc).__name__, "retry_in_s": backoff},
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+            continue
+        try:
+            holder.relay = OutboxRelay(db, tables.outbox, producer)
+            await holder.relay.run()
+        finally:
+            holder.relay = None
+            await producer.stop()
+
+
+def create_app(settings: AuthSettings | None = None) -> FastAPI:
+    settings = settings or AuthSettings()
+    db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    sealer = KeySealer(settings.key_encryption_secret.get_secret_value())
+    keyring = KeyRing(db, sealer, key_schedule(settings))
+    relay = _RelayHolder()
+    accounts = Accounts(
+        db,
+        hasher=PasswordHasher(
+            Argon2Params(
+                settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+            )
+        ),
+        password_policy=PasswordPolicy(settings.password_min_length, settings.password_max_length),
+        refresh_policy=RefreshPolicy(
+            idle_ttl=timedelta(seconds=settings.refresh_idle_ttl_s),
+            absolute_ttl=timedelta(seconds=settings.refresh_absolute_ttl_s),
+        ),
+        throttle_policy=throttle_policy(settings),
+        keyring=keyring,
+        access=AccessTokenSettings(
+            settings.issuer, settings.user_token_audience, settings.access_token_ttl_s
+        ),
+        outbox=tables.outbox,
+        on_outbox_write=relay.notify,
+        hash_concurrency=settings.password_hash_concurrency,
+    )
+    service_tokens = ServiceTokens(
+        db, keyring=keyring, issuer=settings.issuer, ttl_s=settings.service_token_ttl_s
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The first start of an empty database makes the first key; later starts load them.
+        await keyring.rotate_if_due()
+        background = [
+            asyncio.create_task(keyring.maintain(settings.key_reload_interval_s), name="keys")
+        ]
+        if settings.outbox_relay_enabled:
+            background.append(
+                asyncio.create_task(_relay_outbox(settings, db, relay), name="outbox-relay")
+            )
+        try:
+            yield
+        finally:
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await db.dispose()
+
+    app = create_service_app(
+        service="auth",
+        title="Backbeat auth",
+        lifespan=lifespan,
+        readiness={"database": db.ping},
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.keyring = keyring
+    app.state.accounts = accounts
+    app.state.service_tokens = service_tokens
+    install_verifier(
+        app,
+        TokenVerifier(
+            keyring,
+            issuer=settings.issuer,
+            user_audience=settings.user_token_audience,
+            service_audience=settings.service_audience,
+        ),
+    )
+    for router in (users.router, oauth.router, keys.router, internal.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""Auth's decisions as pure logic over plain data: no I/O, no framework, no clock of its own."""

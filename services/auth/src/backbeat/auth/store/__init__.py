@@ -1,0 +1,1 @@
+"""Auth's PostgreSQL storage: tables, queries and Alembic migrations."""

@@ -1,0 +1,73 @@
+"""Sign-in throttling delays."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from backbeat.auth.domain.throttle import (
+    FailureRecord,
+    ThrottlePolicy,
+    ThrottleRule,
+    ThrottleScope,
+    retry_after,
+)
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+POLICY = ThrottlePolicy(
+    pair=ThrottleRule(5, timedelta(minutes=15)),
+    account=ThrottleRule(50, timedelta(seconds=30)),
+    address=ThrottleRule(100, timedelta(minutes=15)),
+    window=timedelta(hours=1),
+)
+
+
+def failed(
+    count: int, ago: timedelta = timedelta(0), success_ago: timedelta | None = None
+) -> FailureRecord:
+    success = None if success_ago is None else NOW - success_ago
+    return FailureRecord(count, NOW - ago, success)
+
+
+def test_the_first_failures_cost_no_delay() -> None:
+    assert retry_after(POLICY, {ThrottleScope.PAIR: failed(4)}, NOW) == timedelta(0)
+
+
+def test_the_delay_doubles_with_each_failure_past_the_free_ones() -> None:
+    delays = [retry_after(POLICY, {ThrottleScope.PAIR: failed(n)}, NOW) for n in (5, 6, 7, 8)]
+    assert delays == [timedelta(seconds=s) for s in (1, 2, 4, 8)]
+
+
+def test_the_delay_is_capped() -> None:
+    assert retry_after(POLICY, {ThrottleScope.PAIR: failed(40)}, NOW) == timedelta(minutes=15)
+
+
+def test_waiting_out_the_delay_lets_the_next_attempt_through() -> None:
+    assert retry_after(POLICY, {ThrottleScope.PAIR: failed(8, ago=timedelta(seconds=9))}, NOW) == (
+        timedelta(0)
+    )
+
+
+def test_failures_older_than_the_window_are_forgotten() -> None:
+    old = failed(40, ago=timedelta(hours=2))
+    assert retry_after(POLICY, {ThrottleScope.PAIR: old}, NOW) == timedelta(0)
+
+
+def test_an_attacked_account_slows_down_by_at_most_the_account_cap() -> None:
+    records = {ThrottleScope.ACCOUNT: failed(500)}
+    assert retry_after(POLICY, records, NOW) == timedelta(seconds=30)
+
+
+def test_an_address_that_signed_in_to_the_account_before_is_not_held_by_the_account_rule() -> None:
+    records = {
+        ThrottleScope.ACCOUNT: failed(500),
+        ThrottleScope.PAIR: FailureRecord(0, None, NOW - timedelta(days=2)),
+    }
+    assert retry_after(POLICY, records, NOW) == timedelta(0)
+
+
+def test_the_longest_delay_of_all_scopes_applies() -> None:
+    records = {
+        ThrottleScope.PAIR: failed(6),
+        ThrottleScope.ADDRESS: failed(104),
+    }
+    assert retry_after(POLICY, records, NOW) == timedelta(seconds=16)
