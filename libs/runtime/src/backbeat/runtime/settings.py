@@ -33,11 +33,15 @@ class ServiceSettings(BaseSettings):
     """Base of every service's settings.
 
     Subclasses set ``model_config = service_config("AUTH")`` so that every field is read from
-    ``BACKBEAT_AUTH_<FIELD>``. Fields typed ``SecretStr`` may carry a development default;
-    the validator refuses to start with that default outside development and test.
+    ``BACKBEAT_AUTH_<FIELD>``. Fields typed ``SecretStr``, and ``*database_url`` fields (whose
+    defaults hold the development role's password), may carry a development default; the
+    validator refuses to start with that default outside development and test.
     """
 
-    model_config = SettingsConfigDict(env_prefix="BACKBEAT_", extra="ignore")
+    # Errors never echo the input: it holds every secret read from the environment.
+    model_config = SettingsConfigDict(
+        env_prefix="BACKBEAT_", extra="ignore", hide_input_in_errors=True
+    )
 
     service_name: ClassVar[str] = "backbeat"
 
@@ -58,6 +62,9 @@ class ServiceSettings(BaseSettings):
             if isinstance(value, SecretStr) and isinstance(field.default, SecretStr):
                 if value.get_secret_value() == field.default.get_secret_value():
                     offenders.append(f"{prefix}{name}".upper())
+            # A database URL's default carries the development role's password.
+            elif name.endswith("database_url") and value == field.default:
+                offenders.append(f"{prefix}{name}".upper())
         if offenders:
             raise InsecureDefaultSecret(
                 f"{', '.join(offenders)} must be set: development defaults are refused in "
@@ -68,4 +75,6 @@ class ServiceSettings(BaseSettings):
 
 def service_config(service: str) -> SettingsConfigDict:
     """Settings config reading ``BACKBEAT_<SERVICE>_*`` variables."""
-    return SettingsConfigDict(env_prefix=f"BACKBEAT_{service.upper()}_", extra="ignore")
+    return SettingsConfigDict(
+        env_prefix=f"BACKBEAT_{service.upper()}_", extra="ignore", hide_input_in_errors=True
+    )
