@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backbeat.events.cloudevents import CloudEvent, to_kafka
 from backbeat.runtime.database import Database
+from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -150,3 +152,55 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), timeout=backoff)
                 except TimeoutError:
                     pass
+
+
+class OutboxPublisher:
+    """A service's outbox relay for its whole life: creates the producer and the topics, and
+    waits for Kafka when it is not there. Meanwhile events queue up in the outbox; the
+    service keeps serving requests."""
+
+    def __init__(
+        self,
+        database: Database,
+        table: Table,
+        *,
+        bootstrap: str,
+        client_id: str,
+        topics: list[TopicSpec],
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.database = database
+        self.table = table
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self.topics = topics
+        self.max_backoff_s = max_backoff_s
+        self._relay: OutboxRelay | None = None
+
+    def notify(self) -> None:
+        """Call after committing outbox rows, so they leave without waiting for the interval."""
+        if self._relay is not None:
+            self._relay.notify()
+
+    async def run(self) -> None:
+        backoff = 1.0
+        while True:
+            producer = create_producer(self.bootstrap, client_id=self.client_id)
+            try:
+                await producer.start()
+                await ensure_topics(self.bootstrap, self.topics)
+            except (KafkaError, OSError) as exc:
+                await producer.stop()
+                log.warning(
+                    "kafka unavailable; the outbox waits",
+                    extra={"error": type(exc).__name__, "retry_in_s": backoff},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+                continue
+            try:
+                self._relay = OutboxRelay(self.database, self.table, producer)
+                await self._relay.run()
+            finally:
+                self._relay = None
+                await producer.stop()

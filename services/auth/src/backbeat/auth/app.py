@@ -7,10 +7,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from backbeat.auth.api import internal, keys, oauth, users
@@ -28,8 +26,8 @@ from backbeat.authn import TokenVerifier, install_verifier
 from backbeat.events.topics import AUTH_USERS
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
-from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
-from backbeat.runtime.outbox import OutboxRelay
+from backbeat.runtime.kafka import TopicSpec
+from backbeat.runtime.outbox import OutboxPublisher
 
 log = logging.getLogger(__name__)
 
@@ -66,47 +64,18 @@ def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
     )
 
 
-@dataclass
-class _RelayHolder:
-    relay: OutboxRelay | None = None
-
-    def notify(self) -> None:
-        if self.relay is not None:
-            self.relay.notify()
-
-
-async def _relay_outbox(settings: AuthSettings, db: Database, holder: _RelayHolder) -> None:
-    """Publish the outbox until cancelled, waiting for Kafka if it is not there yet: account
-    deletions queue up in the outbox meanwhile, nothing is lost."""
-    backoff = 1.0
-    while True:
-        producer = create_producer(settings.kafka_bootstrap, client_id="backbeat-auth-outbox")
-        try:
-            await producer.start()
-            await ensure_topics(settings.kafka_bootstrap, [TopicSpec(AUTH_USERS)])
-        except (KafkaError, OSError) as exc:
-            await producer.stop()
-            log.warning(
-                "kafka unavailable; outbox waits",
-                extra={"error": type(exc).__name__, "retry_in_s": backoff},
-            )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
-            continue
-        try:
-            holder.relay = OutboxRelay(db, tables.outbox, producer)
-            await holder.relay.run()
-        finally:
-            holder.relay = None
-            await producer.stop()
-
-
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
     settings = settings or AuthSettings()
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     sealer = KeySealer(settings.key_encryption_secret.get_secret_value())
     keyring = KeyRing(db, sealer, key_schedule(settings))
-    relay = _RelayHolder()
+    outbox = OutboxPublisher(
+        db,
+        tables.outbox,
+        bootstrap=settings.kafka_bootstrap,
+        client_id="backbeat-auth-outbox",
+        topics=[TopicSpec(AUTH_USERS)],
+    )
     accounts = Accounts(
         db,
         hasher=PasswordHasher(
@@ -125,7 +94,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             settings.issuer, settings.user_token_audience, settings.access_token_ttl_s
         ),
         outbox=tables.outbox,
-        on_outbox_write=relay.notify,
+        on_outbox_write=outbox.notify,
         hash_concurrency=settings.password_hash_concurrency,
     )
     service_tokens = ServiceTokens(
@@ -140,9 +109,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             asyncio.create_task(keyring.maintain(settings.key_reload_interval_s), name="keys")
         ]
         if settings.outbox_relay_enabled:
-            background.append(
-                asyncio.create_task(_relay_outbox(settings, db, relay), name="outbox-relay")
-            )
+            background.append(asyncio.create_task(outbox.run(), name="outbox-relay"))
         try:
             yield
         finally:

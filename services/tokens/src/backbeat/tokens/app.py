@@ -17,8 +17,8 @@ from backbeat.authn.verifier import TokenVerifier
 from backbeat.events import topics
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
-from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics, kafka_ping
-from backbeat.runtime.outbox import OutboxRelay
+from backbeat.runtime.kafka import TopicSpec, kafka_ping
+from backbeat.runtime.outbox import OutboxPublisher
 from backbeat.spotify.client import SpotifyClient
 from backbeat.spotify.settings import SpotifySettings
 from backbeat.tokens.api.routes import internal_router, user_router
@@ -59,23 +59,23 @@ def create_app(
         cooldown=timedelta(seconds=settings.refresh_cooldown_s),
     )
 
+    outbox_publisher = OutboxPublisher(
+        database,
+        outbox,
+        bootstrap=settings.kafka_bootstrap,
+        client_id="backbeat-tokens-outbox",
+        topics=[TopicSpec(topics.SPOTIFY_CONNECTIONS, partitions=12, compacted=True)],
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await ensure_topics(
-            settings.kafka_bootstrap,
-            [TopicSpec(topics.SPOTIFY_CONNECTIONS, partitions=12, compacted=True)],
-        )
-        producer = create_producer(settings.kafka_bootstrap, client_id="backbeat-tokens")
-        await producer.start()
-        relay = OutboxRelay(database, outbox, producer)
-        relay_task = asyncio.create_task(relay.run(), name="tokens-outbox-relay")
+        relay = asyncio.create_task(outbox_publisher.run(), name="tokens-outbox-relay")
         try:
             yield
         finally:
-            relay_task.cancel()
+            relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
-            await producer.stop()
+                await relay
             await spotify.aclose()
             await jwks.aclose()
             await database.dispose()

@@ -1,0 +1,219 @@
+"""Running instances of the tokens service against the Spotify fake process: one refresh per
+user across instances, and a refresh killed mid-flight loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import select, text
+
+from backbeat.authn.testing import TokenForge
+from backbeat.runtime.database import Database
+from backbeat.tokens.domain.vault import CredentialField, KeyRing, SealedSecret, open_sealed
+from backbeat.tokens.settings import TokensSettings
+from backbeat.tokens.store.tables import credentials
+from tests.processes import ServiceProcess, StaticJson, free_port, spotify_fake
+
+pytestmark = pytest.mark.integration
+
+ISSUER = "http://auth.test"
+FORGE = TokenForge(issuer=ISSUER, user_audience="backbeat", service_audience="tokens")
+SERVICE = {"Authorization": f"Bearer {FORGE.service_token('watcher', 'tokens:read')}"}
+
+
+@dataclass
+class Deployment:
+    fake: ServiceProcess
+    instances: list[ServiceProcess]
+    client_id: str
+    env: dict[str, str]
+
+    def start_instance(self, ready_path: str = "/health/ready") -> ServiceProcess:
+        port = free_port()
+        instance = ServiceProcess(
+            f"tokens-{len(self.instances)}",
+            "backbeat.tokens",
+            port,
+            env={**self.env, "BACKBEAT_TOKENS_PORT": str(port)},
+            ready_path=ready_path,
+        )
+        self.instances.append(instance)
+        return instance.start()
+
+    def start_instance_live_only(self) -> ServiceProcess:
+        """An instance that serves requests but is not ready (its Kafka is unreachable)."""
+        return self.start_instance(ready_path="/health/live")
+
+    def connect(self, instance: ServiceProcess, user_id: str) -> None:
+        spotify_user = httpx.post(f"{self.fake.url}/_control/users", json={}).json()["id"]
+        user = {"Authorization": f"Bearer {FORGE.user_token(sub=user_id)}"}
+        authorize = urlsplit(
+            httpx.post(f"{instance.url}/api/spotify/connect", headers=user).json()["authorize_url"]
+        )
+        consent = httpx.get(f"{self.fake.url}/authorize?{authorize.query}&fake_user={spotify_user}")
+        callback = httpx.get(
+            f"{instance.url}/api/spotify/callback?{urlsplit(consent.headers['location']).query}"
+        )
+        assert callback.headers["location"].endswith("?spotify=connected"), callback.headers
+
+    def token_calls(self) -> int:
+        stats = httpx.get(f"{self.fake.url}/_control/stats").json()
+        return int(stats["token_calls_by_client"].get(self.client_id, 0))
+
+
+@pytest.fixture
+def deployment(tokens_db: Database, tokens_url: str, kafka_bootstrap: str) -> Iterator[Deployment]:
+    fake = spotify_fake("--rate-limit", "0").start()
+    redirect = "http://127.0.0.1:8000/api/spotify/callback"
+    app = httpx.post(f"{fake.url}/_control/clients", json={"redirect_uris": [redirect]}).json()
+    with StaticJson(FORGE.jwks()) as jwks:
+        deployment = Deployment(
+            fake=fake,
+            instances=[],
+            client_id=app["client_id"],
+            env={
+                "BACKBEAT_TOKENS_DATABASE_URL": tokens_url,
+                "BACKBEAT_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                "BACKBEAT_TOKENS_AUTH_ISSUER": ISSUER,
+                "BACKBEAT_TOKENS_AUTH_JWKS_URL": jwks.url,
+                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_ID": app["client_id"],
+                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_SECRET": app["client_secret"],
+                "BACKBEAT_TOKENS_SPOTIFY_ACCOUNTS_URL": fake.url,
+                "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
+                "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": redirect,
+                "BACKBEAT_TOKENS_REFRESH_LEASE_S": "3",
+            },
+        )
+        try:
+            yield deployment
+        finally:
+            for instance in deployment.instances:
+                instance.stop()
+            fake.stop()
+
+
+async def expire_all(db: Database) -> None:
+    async with db.session() as session:
+        await session.execute(text("UPDATE spotify_credentials SET expires_at = now()"))
+
+
+async def test_200_callers_over_two_instances_cause_exactly_20_refreshes_at_spotify(
+    deployment: Deployment, tokens_db: Database
+) -> None:
+    first, second = deployment.start_instance(), deployment.start_instance()
+    users = [str(uuid.uuid4()) for _ in range(20)]
+    for user in users:
+        deployment.connect(first, user)
+    await expire_all(tokens_db)
+    before = deployment.token_calls()
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        responses = await asyncio.gather(
+            *(
+                http.get(
+                    f"{(first, second)[(n // 20) % 2].url}/internal/v1/users/"
+                    f"{users[n % 20]}/spotify/access-token",
+                    headers=SERVICE,
+                )
+                for n in range(200)
+            )
+        )
+        assert [r.status_code for r in responses] == [200] * 200
+        assert deployment.token_calls() - before == 20
+        # Every caller got a token Spotify accepts.
+        for token in {r.json()["access_token"] for r in responses}:
+            me = await http.get(
+                f"{deployment.fake.url}/v1/me", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert me.status_code == 200
+
+
+async def test_an_instance_killed_mid_refresh_leaves_usable_credentials_and_its_lease_is_taken_over(
+    deployment: Deployment, tokens_db: Database
+) -> None:
+    doomed, survivor = deployment.start_instance(), deployment.start_instance()
+    user = str(uuid.uuid4())
+    deployment.connect(doomed, user)
+    await expire_all(tokens_db)
+    # Spotify's token endpoint hangs, so the refresh is in flight when the process dies.
+    url = f"/internal/v1/users/{user}/spotify/access-token"
+    async with httpx.AsyncClient(timeout=30) as http:
+        (
+            await http.post(
+                f"{deployment.fake.url}/_control/faults",
+                json={"endpoint": "token", "kind": "latency", "latency_ms": 20_000},
+            )
+        ).raise_for_status()
+        pending = asyncio.create_task(http.get(doomed.url + url, headers=SERVICE))
+        for _ in range(100):
+            async with tokens_db.session() as session:
+                owner = await session.scalar(select(credentials.c.refresh_owner))
+            if owner:
+                break
+            await asyncio.sleep(0.05)
+        assert owner, "the refresh never started"
+        doomed.kill()
+        with pytest.raises(httpx.HTTPError):
+            await pending
+
+        async with tokens_db.session() as session:
+            row = (await session.execute(select(credentials))).one()
+        keys = KeyRing.parse(TokensSettings().encryption_keys.get_secret_value())
+        refresh = open_sealed(
+            keys,
+            user,
+            CredentialField.REFRESH_TOKEN,
+            SealedSecret(row.key_id, bytes(row.refresh_token)),
+        )
+        assert refresh and row.status == "connected"  # the old credentials, intact
+
+        (await http.delete(f"{deployment.fake.url}/_control/faults")).raise_for_status()
+        started = time.monotonic()
+        taken_over = await http.get(survivor.url + url, headers=SERVICE)
+        assert taken_over.status_code == 200, taken_over.text
+        assert time.monotonic() - started < 10  # the lease is 3 s
+        me = await http.get(
+            f"{deployment.fake.url}/v1/me",
+            headers={"Authorization": f"Bearer {taken_over.json()['access_token']}"},
+        )
+        assert me.status_code == 200
+
+
+async def test_a_connection_event_committed_while_kafka_is_away_is_published_after_a_crash(
+    deployment: Deployment, kafka_bootstrap: str
+) -> None:
+    # This instance cannot reach Kafka: its relay waits while the connect commits the row and
+    # the event together; then the process dies before anything is published.
+    deployment.env["BACKBEAT_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{free_port()}"
+    cut_off = deployment.start_instance_live_only()
+    user = str(uuid.uuid4())
+    deployment.connect(cut_off, user)
+    cut_off.kill()
+
+    deployment.env["BACKBEAT_KAFKA_BOOTSTRAP"] = kafka_bootstrap
+    deployment.start_instance()
+    consumer = AIOKafkaConsumer(
+        "spotify.connections",
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[bytes] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not found and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                found += [r.value for r in records if r.key == user.encode() and r.value]
+    finally:
+        await consumer.stop()
+    assert len(found) == 1
+    assert b'"status":"connected"' in found[0]
