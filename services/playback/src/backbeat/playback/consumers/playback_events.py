@@ -1,0 +1,205 @@
+"""The consumer of ``playback.events``: batches of records into the projection, exactly once.
+
+For each batch: every record is decoded and checked; those that cannot be read or applied
+become dead letters. The rest are applied in one transaction (see ``store.projection``). A
+transient database failure is retried, then handed back to Kafka (the handler raises, the
+batch is redelivered); a permanent one makes the batch apply record by record so that only
+the records that fail are dead-lettered. The handler returns, and the offsets are committed,
+only after the transaction committed and the dead letters were acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeAlias
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.message import StreamMessage
+
+from backbeat.events.cloudevents import MalformedEvent, from_kafka
+from backbeat.events.playback import PlaybackEventData, PlaybackEventKind
+from backbeat.playback.consumers.dead_letters import DeadLetter, DeadLetters, PoisonCode
+from backbeat.playback.consumers.metrics import ConsumerMetrics
+from backbeat.playback.consumers.retry import RetryPolicy, with_store_retries
+from backbeat.playback.domain.listening import InvalidEvent, validate_event
+from backbeat.playback.domain.projection import IncomingEvent
+from backbeat.playback.store.failures import PermanentStoreFailure, TransientStoreFailure
+from backbeat.playback.store.projection import BatchOutcome
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = ConsumerRecord[Any, Any]
+
+
+class Projection(Protocol):
+    async def apply(self, events: Sequence[IncomingEvent]) -> BatchOutcome: ...
+
+
+class PoisonRecord(Exception):
+    def __init__(self, code: PoisonCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def decode_playback_record(record: Record) -> IncomingEvent:
+    """The event in ``record``, or ``PoisonRecord`` saying why there is none."""
+    try:
+        event = from_kafka(record.key, record.value, record.headers, PlaybackEventData)
+    except MalformedEvent as exc:
+        raise PoisonRecord(PoisonCode.MALFORMED, exc.reason) from exc
+    try:
+        kind = PlaybackEventKind.from_event_type(event.type)
+    except ValueError as exc:
+        raise PoisonRecord(PoisonCode.MALFORMED, str(exc)) from exc
+    if kind is not event.data.kind:
+        raise PoisonRecord(PoisonCode.MALFORMED, f"ce_type {event.type} but data.kind {kind}")
+    if event.subject != event.data.user_id:
+        raise PoisonRecord(PoisonCode.MALFORMED, "ce_subject does not match data.user_id")
+    try:
+        validate_event(event.data)
+    except InvalidEvent as exc:
+        raise PoisonRecord(PoisonCode.INVALID, exc.reason) from exc
+    return IncomingEvent(event.id, event.data)
+
+
+class PlaybackEventsConsumer:
+    """Handles one batch of ``playback.events`` records; see the module docstring."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        dead_letters: DeadLetters,
+        metrics: ConsumerMetrics,
+        retry: RetryPolicy,
+        *,
+        concurrent_transactions: int = 1,
+    ) -> None:
+        self.projection = projection
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.retry = retry
+        self.transactions = asyncio.Semaphore(concurrent_transactions)
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        started = time.perf_counter()
+        decoded: list[tuple[IncomingEvent, Record]] = []
+        letters: list[DeadLetter] = []
+        for record in records:
+            try:
+                decoded.append((decode_playback_record(record), record))
+            except PoisonRecord as poison:
+                letters.append(DeadLetter(record, poison.code, poison.reason))
+        # A user's events all sit in one partition (the key is the user id), so the records of
+        # different partitions touch different users and apply in concurrent transactions.
+        # If any fails, the handler raises and the whole batch is redelivered; what already
+        # committed is then skipped as applied.
+        by_partition: dict[tuple[str, int], list[tuple[IncomingEvent, Record]]] = {}
+        for event, record in decoded:
+            by_partition.setdefault((record.topic, record.partition), []).append((event, record))
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._apply(part)) for part in by_partition.values()]
+        outcome = BatchOutcome()
+        for task in tasks:
+            part_outcome, failed = task.result()
+            outcome.merge(part_outcome)
+            letters.extend(failed)
+        for letter in letters:
+            log.warning(
+                "playback event dead-lettered",
+                extra={
+                    "reason_code": letter.code.value,
+                    "reason": letter.reason,
+                    "topic": letter.record.topic,
+                    "partition": letter.record.partition,
+                    "offset": letter.record.offset,
+                },
+            )
+        await self.dead_letters.send(letters)
+        self._count(outcome, len(letters))
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    async def _apply_once(self, events: Sequence[IncomingEvent]) -> BatchOutcome:
+        def count(_: TransientStoreFailure) -> None:
+            self.metrics.transient_failures.labels("playback_events").inc()
+
+        async with self.transactions:
+            return await with_store_retries(
+                lambda: self.projection.apply(events), self.retry, on_transient=count
+            )
+
+    async def _apply(
+        self, decoded: list[tuple[IncomingEvent, Record]]
+    ) -> tuple[BatchOutcome, list[DeadLetter]]:
+        if not decoded:
+            return BatchOutcome(), []
+        try:
+            return await self._apply_once([event for event, _ in decoded]), []
+        except PermanentStoreFailure as failure:
+            log.warning(
+                "batch failed permanently; applying its records one by one",
+                extra={"failure": str(failure), "records": len(decoded)},
+            )
+        total, failed = BatchOutcome(), []
+        for event, record in decoded:
+            try:
+                outcome = await self._apply_once([event])
+            except PermanentStoreFailure as failure:
+                failed.append(DeadLetter(record, PoisonCode.APPLY_FAILED, str(failure)))
+                continue
+            total.merge(outcome)
+        return total, failed
+
+    def _count(self, outcome: BatchOutcome, dead_lettered: int) -> None:
+        events = self.metrics.events
+        events.labels("applied").inc(outcome.applied)
+        events.labels("skipped_already_applied").inc(outcome.skipped)
+        events.labels("dropped_erased_user").inc(outcome.dropped_for_erased_users)
+        events.labels("dead_lettered").inc(dead_lettered)
+        self.metrics.plays.inc(outcome.plays)
+        for gap in outcome.gaps:
+            self.metrics.sequence_gaps.inc()
+            self.metrics.missing_events.inc(gap.missing)
+            log.warning(
+                "gap in a user's playback event sequence",
+                extra={"user_id": gap.user_id, "expected": gap.expected, "received": gap.received},
+            )
+
+
+async def _undecoded(message: StreamMessage[Any]) -> Any:
+    # Records are decoded by the handler, one by one, so that one unreadable record becomes a
+    # dead letter instead of failing the whole batch in the framework's JSON decoder.
+    return message.raw_message
+
+
+def subscribe_playback_events(
+    broker: KafkaBroker,
+    consumer: PlaybackEventsConsumer,
+    *,
+    topic: str,
+    group_id: str,
+    max_records: int,
+    batch_timeout_ms: int,
+) -> None:
+    """Register ``consumer`` on ``broker`` as a batch subscriber of ``topic`` in ``group_id``."""
+
+    async def on_batch(message: KafkaMessage) -> None:
+        records = message.raw_message
+        await consumer.handle(records if isinstance(records, tuple) else (records,))
+
+    broker.subscriber(
+        topic,
+        batch=True,
+        group_id=group_id,
+        # A new group starts at the beginning: no event is left out of the projection.
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+        decoder=_undecoded,
+    )(on_batch)

@@ -1,0 +1,95 @@
+"""Wires the consumers of one process: the broker, the dead-letter producer, the handlers."""
+
+from __future__ import annotations
+
+from backbeat.playback.consumers.broker import build_broker
+from backbeat.playback.consumers.dead_letters import DeadLetters
+from backbeat.playback.consumers.metrics import ConsumerMetrics
+from backbeat.playback.consumers.playback_events import (
+    PlaybackEventsConsumer,
+    Projection,
+    subscribe_playback_events,
+)
+from backbeat.playback.consumers.retry import RetryPolicy
+from backbeat.playback.consumers.user_deletions import (
+    UserDeletionsConsumer,
+    subscribe_user_deletions,
+)
+from backbeat.playback.domain.play_rule import PlayRule
+from backbeat.playback.settings import PlaybackSettings
+from backbeat.playback.store.projection import PlaybackProjection
+from backbeat.runtime.database import Database
+from backbeat.runtime.kafka import TopicSpec, create_producer
+
+
+def play_rule(settings: PlaybackSettings) -> PlayRule:
+    return PlayRule(min_fraction=settings.play_min_fraction, enough_ms=settings.play_enough_ms)
+
+
+def topic_specs(settings: PlaybackSettings) -> list[TopicSpec]:
+    """The topics the service reads and writes, as its settings size them."""
+    replication = settings.replication_factor
+    return [
+        TopicSpec(settings.events_topic, settings.events_partitions, replication),
+        TopicSpec(settings.dead_letter_topic, settings.dead_letter_partitions, replication),
+        TopicSpec(settings.users_topic, settings.users_partitions, replication),
+    ]
+
+
+class PlaybackConsumers:
+    """The consumers of one process; ``start`` joins the groups, ``stop`` leaves them after
+    the batch in hand has committed."""
+
+    def __init__(
+        self,
+        settings: PlaybackSettings,
+        database: Database,
+        metrics: ConsumerMetrics,
+        *,
+        projection: Projection | None = None,
+    ) -> None:
+        self.broker = build_broker(settings.kafka_bootstrap)
+        self.producer = create_producer(
+            settings.kafka_bootstrap, client_id="backbeat-playback-dead-letters"
+        )
+        retry = RetryPolicy(
+            retries=settings.transient_retries,
+            initial_backoff_s=settings.retry_backoff_initial_s,
+            max_backoff_s=settings.retry_backoff_max_s,
+        )
+        self.playback_events = PlaybackEventsConsumer(
+            projection or PlaybackProjection(database, play_rule(settings)),
+            DeadLetters(self.producer, settings.dead_letter_topic, settings.consumer_group),
+            metrics,
+            retry,
+            concurrent_transactions=settings.concurrent_transactions,
+        )
+        subscribe_playback_events(
+            self.broker,
+            self.playback_events,
+            topic=settings.events_topic,
+            group_id=settings.consumer_group,
+            max_records=settings.batch_max_records,
+            batch_timeout_ms=settings.batch_timeout_ms,
+        )
+        subscribe_user_deletions(
+            self.broker,
+            UserDeletionsConsumer(database, metrics, retry),
+            topic=settings.users_topic,
+            group_id=settings.erasure_consumer_group,
+        )
+
+    async def start(self) -> None:
+        await self.producer.start()
+        try:
+            await self.broker.start()
+        except BaseException:
+            await self.producer.stop()
+            raise
+
+    async def stop(self) -> None:
+        # The broker first: its last batch may still be sending dead letters.
+        try:
+            await self.broker.stop()
+        finally:
+            await self.producer.stop()

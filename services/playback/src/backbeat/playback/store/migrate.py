@@ -1,0 +1,28 @@
+"""Brings playback's database to the newest schema: ``python -m backbeat.playback.store.migrate``.
+
+Reads ``BACKBEAT_PLAYBACK_DATABASE_URL`` through the settings; safe to run again and from
+several processes at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backbeat.runtime import migrations
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``. Blocking: call it off the event loop."""
+    migrations.upgrade(MIGRATIONS, database_url, revision)
+
+
+def main() -> None:
+    from backbeat.playback.settings import PlaybackSettings
+
+    migrations.command_line("playback", MIGRATIONS, lambda: PlaybackSettings().database_url)
+
+
+if __name__ == "__main__":
+    main()
