@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-import backbeat.tokens.store.migrate as migrate
 from backbeat.runtime.database import Database
-from backbeat.runtime.migrations import upgrade
+from backbeat.tokens.store.migrate import upgrade
 
 
 @pytest.fixture(scope="session")
 async def tokens_url(database_urls: dict[str, str]) -> str:
     url = database_urls["tokens"]
-    await asyncio.to_thread(upgrade, Path(migrate.__file__).with_name("migrations"), url)
+    await asyncio.to_thread(upgrade, url)
     return url
 
 

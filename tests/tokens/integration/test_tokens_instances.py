@@ -17,10 +17,10 @@ from sqlalchemy import select, text
 
 from backbeat.authn.testing import TokenForge
 from backbeat.runtime.database import Database
+from backbeat.runtime.testing import ServiceProcess, StaticJson, free_port, spotify_fake
 from backbeat.tokens.domain.vault import CredentialField, KeyRing, SealedSecret, open_sealed
 from backbeat.tokens.settings import TokensSettings
 from backbeat.tokens.store.tables import credentials
-from tests.processes import ServiceProcess, StaticJson, free_port, spotify_fake
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,9 @@ a time (a PostgreSQL advisory lock), so instances starting together do not race.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command, context
@@ -62,3 +64,16 @@ def run_env(metadata: MetaData, service: str) -> None:
             await engine.dispose()
 
     asyncio.run(run_online())
+
+
+def command_line(service: str, migrations: Path, database_url: Callable[[], str]) -> None:
+    """``python -m backbeat.<service>.store.migrate [revision]``."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m backbeat.{service}.store.migrate",
+        description=f"Bring {service}'s database to a revision (default: the newest). Safe to "
+        "run again and from several processes at once.",
+    )
+    parser.add_argument("revision", nargs="?", default="head")
+    args = parser.parse_args()
+    upgrade(migrations, database_url(), args.revision)
+    print(f"{service} database migrated to {args.revision}")

@@ -1,5 +1,6 @@
-"""Runs Backbeat processes for tests the way production runs them: separate OS processes on
-loopback ports, stopped gracefully or killed outright."""
+"""Runs Backbeat processes for tests and benchmarks the way production runs them: separate OS
+processes on loopback ports, stopped gracefully or killed outright. Logs go to
+``test-output/processes/`` under the working directory."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
+LOG_DIR = Path("test-output") / "processes"
 
 
 def free_port() -> int:
@@ -46,18 +47,16 @@ class ServiceProcess:
 
     @property
     def log_path(self) -> Path:
-        out = REPO / "test-output" / "processes"
-        out.mkdir(parents=True, exist_ok=True)
-        return out / f"{self.name}-{self.port}.log"
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        return LOG_DIR / f"{self.name}-{self.port}.log"
 
     def start(self, timeout_s: float = 30.0) -> ServiceProcess:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - our own module, our own arguments
             [sys.executable, "-m", self.module, *self.args],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=REPO,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

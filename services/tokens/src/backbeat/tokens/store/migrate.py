@@ -1,23 +1,27 @@
-"""Brings the tokens database to the newest schema: ``python -m backbeat.tokens.store.migrate``.
+"""Brings tokens's database to the newest schema: ``python -m backbeat.tokens.store.migrate``.
 
-Reads ``BACKBEAT_TOKENS_DATABASE_URL``; safe to run again and from several processes at once.
+Reads ``BACKBEAT_TOKENS_DATABASE_URL`` through the settings; safe to run again and from
+several processes at once.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from backbeat.runtime.migrations import upgrade
-from backbeat.tokens.settings import TokensSettings
+from backbeat.runtime import migrations
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``. Blocking: call it off the event loop."""
+    migrations.upgrade(MIGRATIONS, database_url, revision)
+
+
 def main() -> None:
-    revision = sys.argv[1] if len(sys.argv) > 1 else "head"
-    upgrade(MIGRATIONS, TokensSettings().database_url, revision)
-    print(f"tokens database migrated to {revision}")
+    from backbeat.tokens.settings import TokensSettings
+
+    migrations.command_line("tokens", MIGRATIONS, lambda: TokensSettings().database_url)
 
 
 if __name__ == "__main__":

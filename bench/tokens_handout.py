@@ -1,0 +1,182 @@
+"""Hand-out latency and throughput of the tokens service with warm tokens.
+
+Starts the Spotify fake and ``python -m backbeat.tokens`` on free loopback ports (the tokens
+test database, ``BACKBEAT_TEST_TOKENS_DATABASE_URL``), connects users through the real OAuth
+flow, then drives ``GET /internal/v1/users/{id}/spotify/access-token`` with concurrent
+callers for a bounded time. Baselines, measured in the same run at the same concurrency:
+- a bare HTTP endpoint of the same server (``/health/live``);
+- a bare ``SELECT`` of the same credentials row through the same kind of pool.
+
+    python bench/tokens_handout.py [--users 50] [--concurrency 50] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select
+
+from backbeat.authn.testing import TokenForge
+from backbeat.runtime.database import Database
+from backbeat.runtime.testing import ServiceProcess, StaticJson, free_port, spotify_fake
+from backbeat.tokens.store.migrate import upgrade
+from backbeat.tokens.store.tables import credentials
+
+DATABASE_URL = os.environ.get(
+    "BACKBEAT_TEST_TOKENS_DATABASE_URL",
+    "postgresql+asyncpg://tokens:backbeat-dev-tokens@127.0.0.1:5432/tokens_test",
+)
+KAFKA = os.environ.get("BACKBEAT_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+ISSUER = "http://bench.auth"
+FORGE = TokenForge(issuer=ISSUER, user_audience="backbeat", service_audience="tokens")
+REDIRECT = "http://127.0.0.1:8000/api/spotify/callback"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def load(
+    call: Callable[[int], Awaitable[None]], concurrency: int, seconds: float
+) -> dict[str, float]:
+    """``concurrency`` workers calling ``call`` back to back until the time is up."""
+    samples: list[float] = []
+    stop = time.monotonic() + seconds
+
+    async def worker(n: int) -> None:
+        i = n
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            await call(i)
+            samples.append(time.perf_counter() - started)
+            i += concurrency
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    elapsed = time.monotonic() - started
+    return {
+        "requests_per_s": round(len(samples) / elapsed, 1),
+        "p50_ms": round(percentile(samples, 0.50) * 1000, 3),
+        "p99_ms": round(percentile(samples, 0.99) * 1000, 3),
+        "requests": len(samples),
+    }
+
+
+def connect(fake: ServiceProcess, tokens: ServiceProcess, user_id: str) -> None:
+    spotify_user = httpx.post(f"{fake.url}/_control/users", json={}).json()["id"]
+    user = {"Authorization": f"Bearer {FORGE.user_token(sub=user_id)}"}
+    started = httpx.post(f"{tokens.url}/api/spotify/connect", headers=user)
+    started.raise_for_status()
+    query = urlsplit(started.json()["authorize_url"]).query
+    consent = httpx.get(f"{fake.url}/authorize?{query}&fake_user={spotify_user}")
+    back = urlsplit(consent.headers["location"]).query
+    done = httpx.get(f"{tokens.url}/api/spotify/callback?{back}")
+    if not done.headers["location"].endswith("spotify=connected"):
+        raise RuntimeError(f"connect failed: {done.headers['location']}")
+
+
+def register_app(fake: ServiceProcess) -> dict[str, str]:
+    response = httpx.post(f"{fake.url}/_control/clients", json={"redirect_uris": [REDIRECT]})
+    response.raise_for_status()
+    return dict(response.json())
+
+
+async def run(users: int, concurrency: int, seconds: float) -> dict[str, object]:
+    await asyncio.to_thread(upgrade, DATABASE_URL)
+    fake = spotify_fake("--rate-limit", "0").start()
+    app = await asyncio.to_thread(register_app, fake)
+    port = free_port()
+    with StaticJson(FORGE.jwks()) as jwks:
+        tokens = ServiceProcess(
+            "tokens-bench",
+            "backbeat.tokens",
+            port,
+            env={
+                "BACKBEAT_TOKENS_PORT": str(port),
+                "BACKBEAT_TOKENS_DATABASE_URL": DATABASE_URL,
+                "BACKBEAT_KAFKA_BOOTSTRAP": KAFKA,
+                "BACKBEAT_TOKENS_AUTH_ISSUER": ISSUER,
+                "BACKBEAT_TOKENS_AUTH_JWKS_URL": jwks.url,
+                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_ID": app["client_id"],
+                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_SECRET": app["client_secret"],
+                "BACKBEAT_TOKENS_SPOTIFY_ACCOUNTS_URL": fake.url,
+                "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
+                "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": REDIRECT,
+                "BACKBEAT_TOKENS_LOG_LEVEL": "WARNING",
+            },
+        ).start()
+        db = Database(DATABASE_URL)
+        try:
+            user_ids = [str(uuid.uuid4()) for _ in range(users)]
+            for user_id in user_ids:
+                await asyncio.to_thread(connect, fake, tokens, user_id)
+            service = {"Authorization": f"Bearer {FORGE.service_token('watcher', 'tokens:read')}"}
+            limits = httpx.Limits(
+                max_connections=concurrency, max_keepalive_connections=concurrency
+            )
+            async with httpx.AsyncClient(base_url=tokens.url, limits=limits, timeout=30) as http:
+
+                async def hand_out(i: int) -> None:
+                    user_id = user_ids[i % len(user_ids)]
+                    response = await http.get(
+                        f"/internal/v1/users/{user_id}/spotify/access-token", headers=service
+                    )
+                    response.raise_for_status()
+
+                async def bare_http(i: int) -> None:
+                    (await http.get("/health/live")).raise_for_status()
+
+                async def bare_select(i: int) -> None:
+                    user_id = user_ids[i % len(user_ids)]
+                    async with db.session() as session:
+                        await session.execute(
+                            select(credentials).where(credentials.c.user_id == user_id)
+                        )
+
+                await load(hand_out, concurrency, 1.0)  # warm-up: pools, caches
+                await load(bare_http, concurrency, 1.0)
+                handout = await load(hand_out, concurrency, seconds)
+                http_baseline = await load(bare_http, concurrency, seconds)
+                select_baseline = await load(bare_select, concurrency, seconds)
+        finally:
+            await db.dispose()
+            tokens.stop()
+            fake.stop()
+    return {
+        "bench": "tokens_handout",
+        "results": {**handout, "users": users, "concurrency": concurrency},
+        "baseline": {
+            "bare_http": http_baseline,
+            "bare_select": select_baseline,
+        },
+        "ratio": {
+            "p50_vs_bare_http": round(handout["p50_ms"] / http_baseline["p50_ms"], 2),
+            "p99_vs_bare_http": round(handout["p99_ms"] / http_baseline["p99_ms"], 2),
+            "throughput_vs_bare_http": round(
+                handout["requests_per_s"] / http_baseline["requests_per_s"], 2
+            ),
+            "p50_vs_bare_select": round(handout["p50_ms"] / select_baseline["p50_ms"], 2),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.users, args.concurrency, args.seconds))))
+
+
+if __name__ == "__main__":
+    main()
