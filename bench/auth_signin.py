@@ -30,7 +30,7 @@ from backbeat.auth.store.migrate import upgrade
 
 DATABASE_URL = os.environ.get(
     "BACKBEAT_TEST_AUTH_DATABASE_URL",
-    "postgresql+asyncpg://auth:backbeat-dev-auth@127.0.0.1:5432/auth_test",
+    "postgresql+asyncpg://auth:backbeat-dev-auth@127.0.0.1:5432/auth_test?ssl=disable",
 )
 PASSWORD = "bench password 123"
 

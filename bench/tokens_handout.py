@@ -32,7 +32,7 @@ from backbeat.tokens.store.tables import credentials
 
 DATABASE_URL = os.environ.get(
     "BACKBEAT_TEST_TOKENS_DATABASE_URL",
-    "postgresql+asyncpg://tokens:backbeat-dev-tokens@127.0.0.1:5432/tokens_test",
+    "postgresql+asyncpg://tokens:backbeat-dev-tokens@127.0.0.1:5432/tokens_test?ssl=disable",
 )
 KAFKA = os.environ.get("BACKBEAT_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 ISSUER = "http://bench.auth"

@@ -9,10 +9,10 @@ for svc in auth tokens playback; do
   upper=${svc^^}
   if [ "${1:-}" = "--test" ]; then
     url_var="BACKBEAT_TEST_${upper}_DATABASE_URL"
-    url="${!url_var:-postgresql+asyncpg://$svc:backbeat-dev-$svc@127.0.0.1:5432/${svc}_test}"
+    url="${!url_var:-postgresql+asyncpg://$svc:backbeat-dev-$svc@127.0.0.1:5432/${svc}_test?ssl=disable}"
   else
     url_var="BACKBEAT_${upper}_DATABASE_URL"
-    url="${!url_var:-postgresql+asyncpg://$svc:backbeat-dev-$svc@127.0.0.1:5432/$svc}"
+    url="${!url_var:-postgresql+asyncpg://$svc:backbeat-dev-$svc@127.0.0.1:5432/$svc?ssl=disable}"
   fi
   say "migrating $svc"
   env "BACKBEAT_${upper}_DATABASE_URL=$url" "$PY" -m "$module" || die "migrations of $svc failed"

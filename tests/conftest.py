@@ -42,7 +42,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def default_database_url(service: str, database: str | None = None) -> str:
     return (
         f"postgresql+asyncpg://{service}:backbeat-dev-{service}@127.0.0.1:5432/"
-        f"{database or service + '_test'}"
+        f"{database or service + '_test'}?ssl=disable"
     )
 
 

@@ -19,7 +19,7 @@ from backbeat.auth.store.migrate import upgrade
 
 TEST_DATABASE_URL = os.environ.get(
     "BACKBEAT_TEST_AUTH_DATABASE_URL",
-    "postgresql+asyncpg://auth:backbeat-dev-auth@127.0.0.1:5432/auth_test",
+    "postgresql+asyncpg://auth:backbeat-dev-auth@127.0.0.1:5432/auth_test?ssl=disable",
 )
 TABLES = "users, sessions, refresh_tokens, signing_keys, service_clients, login_throttle, outbox"
 

@@ -11,6 +11,11 @@ pytestmark = pytest.mark.integration
 
 def asyncpg_dsn(sqlalchemy_url: str, database: str | None = None) -> str:
     url = make_url(sqlalchemy_url).set(drivername="postgresql")
+    # SQLAlchemy's asyncpg dialect takes ``ssl=``; a libpq-style DSN says ``sslmode=``.
+    query = dict(url.query)
+    if "ssl" in query:
+        query["sslmode"] = query.pop("ssl")
+    url = url.set(query=query)
     if database:
         url = url.set(database=database)
     return url.render_as_string(hide_password=False)

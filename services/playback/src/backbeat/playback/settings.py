@@ -13,7 +13,7 @@ class PlaybackSettings(ServiceSettings):
 
     port: int = 8003
     database_url: str = (
-        "postgresql+asyncpg://playback:backbeat-dev-playback@127.0.0.1:5432/playback"
+        "postgresql+asyncpg://playback:backbeat-dev-playback@127.0.0.1:5432/playback?ssl=disable"
     )
     database_pool_size: int = Field(default=10, ge=1)
 

@@ -15,7 +15,7 @@ class TokensSettings(ServiceSettings):
     model_config = service_config("TOKENS")
 
     port: int = 8002
-    database_url: str = "postgresql+asyncpg://tokens:backbeat-dev-tokens@127.0.0.1:5432/tokens"
+    database_url: str = "postgresql+asyncpg://tokens:backbeat-dev-tokens@127.0.0.1:5432/tokens?ssl=disable"
     # "<key id>:<base64 32-byte key>,..."; the last key seals, every key opens.
     encryption_keys: SecretStr = SecretStr(_DEV_KEY_RING)
 
