@@ -26,6 +26,13 @@ def parse_config(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, s
     parser.add_argument("--access-token-ttl-s", type=int, default=3600)
     parser.add_argument("--rotate-refresh-tokens", action="store_true")
     parser.add_argument("--public-url", default=None, help="base URL for href fields")
+    parser.add_argument(
+        "--app",
+        action="append",
+        default=[],
+        metavar="CLIENT_ID:CLIENT_SECRET:REDIRECT_URI",
+        help="register an app with known credentials at start (repeatable)",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     values: dict[str, object] = {
@@ -38,6 +45,7 @@ def parse_config(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, s
         "access_token_ttl_s": args.access_token_ttl_s,
         "rotate_refresh_tokens": args.rotate_refresh_tokens,
         "public_url": args.public_url or f"http://{args.host}:{args.port}",
+        "apps": args.app,
     }
     if args.start_ms is not None:
         values["start_ms"] = args.start_ms

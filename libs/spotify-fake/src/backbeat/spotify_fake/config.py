@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 # 2026-01-05T08:00:00Z, a Monday morning: where a manual clock starts unless told otherwise.
 DEFAULT_START_MS = 1_767_600_000_000
@@ -26,6 +26,18 @@ class FakeConfig(BaseModel):
     refresh_token_lifetime_s: int = Field(default=182 * 24 * 3600, gt=0)
     authorization_code_ttl_s: int = Field(default=600, gt=0)
     rotate_refresh_tokens: bool = False
+    # Apps registered at start with known credentials: "client_id:client_secret:redirect_uri".
+    apps: list[str] = Field(default_factory=list)
     public_url: str = Field(
         default="http://127.0.0.1:8090", description="base of the href fields in responses"
     )
+
+    @field_validator("apps")
+    @classmethod
+    def _app_specs(cls, specs: list[str]) -> list[str]:
+        for spec in specs:
+            client_id, _, rest = spec.partition(":")
+            client_secret, _, redirect_uri = rest.partition(":")
+            if not (client_id and client_secret and redirect_uri):
+                raise ValueError("an app is written client_id:client_secret:redirect_uri")
+        return specs

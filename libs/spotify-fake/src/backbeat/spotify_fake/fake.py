@@ -108,6 +108,11 @@ class FakeSpotify:
         self.users: dict[str, FakeUser] = {}
         self._created_users = 0
         self._simulated_users = 0
+        for spec in config.apps:
+            client_id, client_secret, redirect_uri = spec.split(":", 2)
+            self.accounts.register_app(
+                (redirect_uri,), client_id=client_id, client_secret=client_secret
+            )
         self.start_simulation(count=config.listeners)
 
     def now_ms(self) -> int:

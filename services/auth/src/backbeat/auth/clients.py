@@ -1,15 +1,21 @@
 """Service-client administration: ``python -m backbeat.auth.clients COMMAND``
-(create, list, rotate-secret, delete).
+(create, ensure, list, rotate-secret, delete).
 
 ``create`` and ``rotate-secret`` print the client secret once; only its digest is stored.
+``ensure`` provisions a client with a secret the deployment already holds (read from an
+environment variable, never from the command line): it creates the client or updates its
+secret, audiences and scopes, and prints nothing secret. Provisioning scripts use it.
 
     python -m backbeat.auth.clients create --name watcher --audience tokens --scope tokens:read
+    BACKBEAT_WATCHER_CLIENT_SECRET=... python -m backbeat.auth.clients ensure --name watcher \
+        --audience tokens --scope tokens:read --secret-env BACKBEAT_WATCHER_CLIENT_SECRET
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -38,6 +44,27 @@ async def register_client(
     return secret
 
 
+async def ensure_client(
+    db: Database, name: str, audiences: set[str], scopes: set[str], secret: str
+) -> str:
+    """Make the client exist with exactly this secret, audiences and scopes; says what it did."""
+    problems = validate_registration(name, audiences, scopes)
+    if problems:
+        raise ValueError("; ".join(problems))
+    client = ServiceClient(name, frozenset(audiences), frozenset(scopes))
+    async with db.session() as session:
+        if await client_store.insert_client(
+            session, client, digest(secret), "provisioned", datetime.now(UTC)
+        ):
+            return "created"
+    async with db.session() as session:
+        await client_store.delete_client(session, name)
+        await client_store.insert_client(
+            session, client, digest(secret), "provisioned", datetime.now(UTC)
+        )
+    return "updated"
+
+
 async def _run(args: argparse.Namespace) -> int:
     db = Database(AuthSettings().database_url, pool_size=1)
     try:
@@ -52,6 +79,19 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"client_id={args.name}")
             print(f"client_secret={secret}")
             print("store the secret now: it is not shown again", file=sys.stderr)
+        elif args.command == "ensure":
+            secret = os.environ.get(args.secret_env, "")
+            if not secret:
+                print(f"error: {args.secret_env} is not set", file=sys.stderr)
+                return 2
+            try:
+                outcome = await ensure_client(
+                    db, args.name, set(args.audience), set(args.scope or []), secret
+                )
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"client {args.name} {outcome}")
         elif args.command == "rotate-secret":
             secret = new_opaque_token(CLIENT_SECRET_PREFIX)
             async with db.session() as session:
@@ -90,6 +130,13 @@ def main() -> None:
     create.add_argument("--audience", action="append", required=True, help="repeatable")
     create.add_argument("--scope", action="append", help="repeatable, e.g. tokens:read")
     create.add_argument("--description", default="")
+    ensure = commands.add_parser("ensure", help="create or update a client with a known secret")
+    ensure.add_argument("--name", required=True)
+    ensure.add_argument("--audience", action="append", required=True, help="repeatable")
+    ensure.add_argument("--scope", action="append", help="repeatable")
+    ensure.add_argument(
+        "--secret-env", required=True, help="the environment variable holding the secret"
+    )
     rotate = commands.add_parser("rotate-secret", help="replace a client's secret")
     rotate.add_argument("--name", required=True)
     delete = commands.add_parser("delete", help="remove a client")

@@ -15,7 +15,9 @@ class AuthSettings(ServiceSettings):
     model_config = service_config("AUTH")
 
     port: int = 8001
-    database_url: str = "postgresql+asyncpg://auth:backbeat-dev-auth@127.0.0.1:5432/auth?ssl=disable"
+    database_url: str = (
+        "postgresql+asyncpg://auth:backbeat-dev-auth@127.0.0.1:5432/auth?ssl=disable"
+    )
     database_pool_size: int = 10
 
     issuer: str = "http://127.0.0.1:8001"

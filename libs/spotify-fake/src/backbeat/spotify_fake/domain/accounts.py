@@ -179,11 +179,20 @@ class AccountsService:
     _access_tokens: dict[str, AccessToken] = field(default_factory=dict)
     _refresh_tokens: dict[str, int] = field(default_factory=dict)
 
-    def register_app(self, redirect_uris: tuple[str, ...], name: str = "Backbeat") -> App:
+    def register_app(
+        self,
+        redirect_uris: tuple[str, ...],
+        name: str = "Backbeat",
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> App:
+        """A new app; ``client_id``/``client_secret`` pin known credentials (a dev stack's)."""
         # Spotify's client ids and secrets are 32 hex digits.
         app = App(
-            client_id=hashlib.sha256(self.new_secret().encode()).hexdigest()[:32],
-            client_secret=hashlib.sha256(self.new_secret().encode()).hexdigest()[:32],
+            client_id=client_id or hashlib.sha256(self.new_secret().encode()).hexdigest()[:32],
+            client_secret=client_secret
+            or hashlib.sha256(self.new_secret().encode()).hexdigest()[:32],
             redirect_uris=redirect_uris,
             name=name,
         )
