@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -13,9 +14,13 @@ import pytest
 
 from backbeat.authn.testing import TokenForge
 from backbeat.runtime.database import Database
+from backbeat.spotify.client import SpotifyClient
+from backbeat.spotify.settings import SpotifySettings
 from backbeat.spotify_fake.app import create_app as create_fake
 from backbeat.spotify_fake.config import FakeConfig
 from backbeat.tokens.app import create_app
+from backbeat.tokens.domain.vault import KeyRing
+from backbeat.tokens.service.connect import ConnectFlow
 from backbeat.tokens.settings import TokensSettings
 
 pytestmark = pytest.mark.integration
@@ -171,3 +176,28 @@ async def test_the_internal_hand_out_refuses_users_wrong_audiences_and_missing_s
     assert "access_token" not in response.text
     if code:
         assert response.json()["code"] == code
+
+
+async def test_browsers_are_sent_to_the_public_authorize_url_when_one_is_set(
+    tokens_db: Database,
+) -> None:
+    spotify = SpotifyClient(
+        SpotifySettings(
+            client_id="app",
+            client_secret="secret",
+            redirect_uri=REDIRECT_URI,
+            accounts_base_url="http://spotify-fake:8090",
+        )
+    )
+    flow = ConnectFlow(
+        tokens_db,
+        KeyRing.parse(f"k1:{KeyRing.generate_key()}"),
+        spotify,
+        scopes=("user-read-playback-state",),
+        state_ttl=timedelta(minutes=5),
+        authorize_base_url="http://localhost:8090",
+    )
+    url = urlsplit(await flow.start(str(uuid.uuid4()), datetime.now(UTC)))
+    await spotify.aclose()
+    assert (url.scheme, url.netloc, url.path) == ("http", "localhost:8090", "/authorize")
+    assert parse_qs(url.query)["code_challenge_method"] == ["S256"]

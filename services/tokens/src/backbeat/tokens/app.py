@@ -104,6 +104,7 @@ def create_app(
         spotify,
         scopes=tuple(settings.spotify_scopes.split()),
         state_ttl=timedelta(seconds=settings.connect_state_ttl_s),
+        authorize_base_url=settings.spotify_authorize_url,
     )
     install_verifier(
         app,

@@ -15,7 +15,9 @@ class TokensSettings(ServiceSettings):
     model_config = service_config("TOKENS")
 
     port: int = 8002
-    database_url: str = "postgresql+asyncpg://tokens:backbeat-dev-tokens@127.0.0.1:5432/tokens?ssl=disable"
+    database_url: str = (
+        "postgresql+asyncpg://tokens:backbeat-dev-tokens@127.0.0.1:5432/tokens?ssl=disable"
+    )
     # "<key id>:<base64 32-byte key>,..."; the last key seals, every key opens.
     encryption_keys: SecretStr = SecretStr(_DEV_KEY_RING)
 
@@ -33,6 +35,9 @@ class TokensSettings(ServiceSettings):
     spotify_accounts_url: str = "http://127.0.0.1:8090"
     spotify_api_url: str = "http://127.0.0.1:8090"
     spotify_redirect_uri: str = "http://127.0.0.1:8000/api/spotify/callback"
+    # Where browsers reach Spotify's /authorize, when that differs from where this service
+    # reaches the accounts service (containers: the fake's published port vs its service name).
+    spotify_authorize_url: str | None = None
     spotify_scopes: str = (
         "user-read-playback-state user-modify-playback-state user-read-currently-playing "
         "user-read-recently-played"

@@ -36,6 +36,8 @@ class ConnectFlow:
     spotify: SpotifyClient
     scopes: tuple[str, ...]
     state_ttl: timedelta
+    # Base URL of /authorize as browsers see it; None: the client's accounts base URL.
+    authorize_base_url: str | None = None
 
     async def start(self, user_id: str, now: datetime) -> str:
         """Remember a new state and PKCE verifier for ``user_id``; the authorize URL."""
@@ -53,8 +55,11 @@ class ConnectFlow:
                     expires_at=now + self.state_ttl,
                 )
             )
+        settings = self.spotify.settings
+        if self.authorize_base_url:
+            settings = settings.model_copy(update={"accounts_base_url": self.authorize_base_url})
         return authorize_url(
-            self.spotify.settings, state=state, code_challenge=pkce.challenge, scopes=self.scopes
+            settings, state=state, code_challenge=pkce.challenge, scopes=self.scopes
         )
 
     async def abandon(self, state: str) -> None:
