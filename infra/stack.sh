@@ -7,8 +7,10 @@ cd "$ROOT"
 
 # name | python module | port | extra arguments
 SERVICES=(
-  "spotify-fake|backbeat.spotify_fake|8090|--host 127.0.0.1 --port 8090 --listeners 5"
+  # shellcheck disable=SC2016 # expanded after stack.env is read
+  'spotify-fake|backbeat.spotify_fake|8090|--host 127.0.0.1 --port 8090 --listeners 5 --app ${BACKBEAT_TOKENS_SPOTIFY_CLIENT_ID}:${BACKBEAT_TOKENS_SPOTIFY_CLIENT_SECRET}:${BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI}'
   "auth|backbeat.auth|8001|"
+  "auth-clients|provision|0|"
   "tokens|backbeat.tokens|8002|"
   "playback|backbeat.playback|8003|"
   "watcher|backbeat.watcher|8004|"
@@ -34,9 +36,21 @@ up() {
   bash infra/infra.sh
   set -a; source infra/stack.env; set +a
   bash infra/migrate.sh
+  # The service list names settings from stack.env: expand it now.
+  local expanded=()
+  for entry in "${SERVICES[@]}"; do expanded+=("$(eval "echo \"$entry\"")"); done
+  SERVICES=("${expanded[@]}")
   for entry in "${SERVICES[@]}"; do
     IFS='|' read -r name module port args <<<"$entry"
-    has_module "$module" || { say "$name: not part of this build yet, skipped"; continue; }
+    if [ "$module" = provision ]; then
+      # Watcher and playback authenticate to tokens with these clients (secrets in stack.env).
+      for client in watcher playback; do
+        "$PY" -m backbeat.auth.clients ensure --name "$client" --audience tokens \
+          --scope tokens:read --secret-env "BACKBEAT_${client^^}_CLIENT_SECRET" >/dev/null
+      done
+      continue
+    fi
+    has_module "$module.__main__" || { say "$name: not part of this build yet, skipped"; continue; }
     if alive "$name"; then say "$name already running (pid $(cat "$VAR/run/$name.pid"))"; continue; fi
     say "starting $name on 127.0.0.1:$port (log var/log/$name.log)"
     # shellcheck disable=SC2086
@@ -44,13 +58,14 @@ up() {
     echo $! >"$VAR/run/$name.pid"
     wait_http "$name" "$port"
   done
-  if [ -f infra/seed.py ]; then "$PY" infra/seed.py; fi
+  "$PY" infra/seed.py
   say "stack up in $((SECONDS - started)) s"
   cat <<TXT
 
   Backbeat is running.
     web UI and public API   http://127.0.0.1:8000/
-    Spotify fake            http://127.0.0.1:8090/
+    demo sign-in            ${BACKBEAT_DEMO_EMAIL:-demo@backbeat.dev} / ${BACKBEAT_DEMO_PASSWORD:-backbeat-demo}
+    Spotify fake            http://127.0.0.1:8090/_control/docs
     logs                    $VAR/log/
   Stop everything with: make down
 TXT
@@ -59,6 +74,7 @@ TXT
 down() {
   for entry in "${SERVICES[@]}"; do
     IFS='|' read -r name _ _ _ <<<"$entry"
+    [ "$name" = auth-clients ] && continue
     if alive "$name"; then
       say "stopping $name"
       kill "$(cat "$VAR/run/$name.pid")" || true
