@@ -26,7 +26,13 @@ from sqlalchemy import select
 
 from backbeat.authn.testing import TokenForge
 from backbeat.runtime.database import Database
-from backbeat.runtime.testing import ServiceProcess, StaticJson, free_port, spotify_fake
+from backbeat.runtime.testing import (
+    ServiceProcess,
+    StaticJson,
+    free_port,
+    http_load,
+    spotify_fake,
+)
 from backbeat.tokens.store.migrate import upgrade
 from backbeat.tokens.store.tables import credentials
 
@@ -120,51 +126,45 @@ async def run(users: int, concurrency: int, seconds: float) -> dict[str, object]
             for user_id in user_ids:
                 await asyncio.to_thread(connect, fake, tokens, user_id)
             service = {"Authorization": f"Bearer {FORGE.service_token('watcher', 'tokens:read')}"}
-            limits = httpx.Limits(
-                max_connections=concurrency, max_keepalive_connections=concurrency
-            )
-            async with httpx.AsyncClient(base_url=tokens.url, limits=limits, timeout=30) as http:
 
-                async def hand_out(i: int) -> None:
-                    user_id = user_ids[i % len(user_ids)]
-                    response = await http.get(
-                        f"/internal/v1/users/{user_id}/spotify/access-token", headers=service
+            def hand_out_path(i: int) -> str:
+                return f"/internal/v1/users/{user_ids[i % len(user_ids)]}/spotify/access-token"
+
+            async def bare_select(i: int) -> None:
+                async with db.session() as session:
+                    await session.execute(
+                        select(credentials).where(credentials.c.user_id == user_ids[i % users])
                     )
-                    response.raise_for_status()
 
-                async def bare_http(i: int) -> None:
-                    (await http.get("/health/live")).raise_for_status()
-
-                async def bare_select(i: int) -> None:
-                    user_id = user_ids[i % len(user_ids)]
-                    async with db.session() as session:
-                        await session.execute(
-                            select(credentials).where(credentials.c.user_id == user_id)
-                        )
-
-                await load(hand_out, concurrency, 1.0)  # warm-up: pools, caches
-                await load(bare_http, concurrency, 1.0)
-                handout = await load(hand_out, concurrency, seconds)
-                http_baseline = await load(bare_http, concurrency, seconds)
-                select_baseline = await load(bare_select, concurrency, seconds)
+            # Warm-up: pools, caches, the verifier's key set.
+            await http_load(
+                tokens.url, hand_out_path, headers=service, concurrency=concurrency, seconds=1
+            )
+            handout = await http_load(
+                tokens.url, hand_out_path, headers=service, concurrency=concurrency, seconds=seconds
+            )
+            http_baseline = await http_load(
+                tokens.url, lambda i: "/health/live", concurrency=concurrency, seconds=seconds
+            )
+            select_baseline = await load(bare_select, concurrency, seconds)
         finally:
             await db.dispose()
             tokens.stop()
             fake.stop()
     return {
         "bench": "tokens_handout",
-        "results": {**handout, "users": users, "concurrency": concurrency},
+        "results": {**handout.as_dict(), "users": users, "concurrency": concurrency},
         "baseline": {
-            "bare_http": http_baseline,
+            "bare_http": http_baseline.as_dict(),
             "bare_select": select_baseline,
         },
         "ratio": {
-            "p50_vs_bare_http": round(handout["p50_ms"] / http_baseline["p50_ms"], 2),
-            "p99_vs_bare_http": round(handout["p99_ms"] / http_baseline["p99_ms"], 2),
+            "p50_vs_bare_http": round(handout.p50_ms / http_baseline.p50_ms, 2),
+            "p99_vs_bare_http": round(handout.p99_ms / http_baseline.p99_ms, 2),
             "throughput_vs_bare_http": round(
-                handout["requests_per_s"] / http_baseline["requests_per_s"], 2
+                handout.requests_per_s / http_baseline.requests_per_s, 2
             ),
-            "p50_vs_bare_select": round(handout["p50_ms"] / select_baseline["p50_ms"], 2),
+            "p50_vs_bare_select": round(handout.p50_ms / select_baseline["p50_ms"], 2),
         },
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 
 import pytest
@@ -146,3 +147,16 @@ def test_symmetric_keys_in_a_key_set_are_ignored() -> None:
     )
     assert asyncio.run(keys.get("hmac")) is None
     assert asyncio.run(keys.get(FORGE.kid)) is not None
+
+
+async def test_a_token_accepted_before_is_refused_once_it_expires() -> None:
+    keys = CountingKeySource(FORGE.key_source())
+    check = verifier(keys, leeway_s=0)
+    token = FORGE.user_token(exp=int(time.time()) + 1)
+    first = await check.verify(token)
+    assert isinstance(first, UserPrincipal)
+    assert await check.verify(token) == first
+    await asyncio.sleep(1.6)
+    with pytest.raises(TokenRejected) as refused:
+        await check.verify(token)
+    assert refused.value.reason is RejectReason.TOKEN_EXPIRED

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import binascii
 import re
+import time
 from base64 import urlsafe_b64decode
+from collections import OrderedDict
 from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +69,7 @@ class TokenVerifier:
         algorithms: Collection[str] = ("EdDSA",),
         max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
         leeway_s: float = 5.0,
+        verified_cache_size: int = 10_000,
     ) -> None:
         unsupported = set(algorithms) - SUPPORTED_ALGORITHMS
         if unsupported or not algorithms:
@@ -81,13 +84,31 @@ class TokenVerifier:
         self.max_token_bytes = max_token_bytes
         self.leeway_s = leeway_s
         self._audiences = [a for a in (user_audience, service_audience) if a is not None]
+        # Tokens already verified, until they expire: a caller presents the same token many
+        # times, and the signature check dominates the cost of an authenticated request.
+        # Only successes are kept, so every refusal is decided by the full check.
+        self.verified_cache_size = verified_cache_size
+        self._verified: OrderedDict[str, tuple[Principal, str]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         """The principal the token speaks for; raises :class:`TokenRejected` otherwise."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, kid = cached
+            # Still unexpired, and signed by a key that is still published (not retired).
+            if principal.expires_at.timestamp() > time.time() and await self.keys.get(kid):
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
         header, _ = self._check_shape(token)
         key = await self._key_for(header)
         claims = self._decode(token, key, header["alg"])
-        return self._principal(claims)
+        principal = self._principal(claims)
+        if self.verified_cache_size > 0:
+            self._verified[token] = (principal, header["kid"])
+            if len(self._verified) > self.verified_cache_size:
+                self._verified.popitem(last=False)
+        return principal
 
     def _check_shape(self, token: str) -> tuple[dict[str, Any], list[str]]:
         if len(token) > self.max_token_bytes:

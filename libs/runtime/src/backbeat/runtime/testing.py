@@ -4,6 +4,7 @@ processes on loopback ports, stopped gracefully or killed outright. Logs go to
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -129,3 +130,80 @@ class StaticJson:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[int, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "requests_per_s": round(self.requests_per_s, 1),
+            "p50_ms": round(self.p50_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+        }
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+async def http_load(
+    url: str,
+    path_for: Callable[[int], str],
+    *,
+    headers: Mapping[str, str] | None = None,
+    concurrency: int = 50,
+    seconds: float = 5.0,
+) -> LoadResult:
+    """Closed-loop HTTP/1.1 GET load over keep-alive connections, for benchmarks.
+
+    A deliberately small client (a request is a few bytes written and a response read by its
+    Content-Length), so that on a small machine the measurement is of the server, not of a
+    general-purpose client library. Bounded by ``seconds``; loopback targets only.
+    """
+    target = httpx.URL(url)
+    host, port = target.host, target.port or 80
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    samples: list[float] = []
+    statuses: dict[int, int] = {}
+    stop = time.monotonic() + seconds
+
+    async def worker(n: int) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        i = n
+        try:
+            while time.monotonic() < stop:
+                request = f"GET {path_for(i)} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n"
+                started = time.perf_counter()
+                writer.write(request.encode())
+                status = int((await reader.readline()).split()[1])
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                samples.append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+                i += concurrency
+        finally:
+            writer.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    elapsed = time.monotonic() - started
+    return LoadResult(
+        requests=len(samples),
+        requests_per_s=len(samples) / elapsed,
+        p50_ms=_percentile(samples, 0.50) * 1000,
+        p99_ms=_percentile(samples, 0.99) * 1000,
+        statuses=statuses,
+    )
