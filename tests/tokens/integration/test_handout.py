@@ -17,7 +17,7 @@ from backbeat.spotify.errors import InvalidGrant, TransientSpotifyError
 from backbeat.spotify.models import TokenGrant
 from backbeat.tokens.domain.refresh import RefreshPolicy
 from backbeat.tokens.domain.vault import KeyRing
-from backbeat.tokens.service.connections import store_connection
+from backbeat.tokens.service.connections import remove_connection, store_connection
 from backbeat.tokens.service.errors import NeedsReauth, NotConnected, TryLater
 from backbeat.tokens.service.handout import AccessTokenDispenser
 from backbeat.tokens.store.tables import audit_log, credentials, outbox
@@ -79,6 +79,8 @@ def dispenser(db: Database, spotify: SpotifyAccounts, **kwargs) -> AccessTokenDi
         "policy",
         RefreshPolicy(retry_budget=timedelta(milliseconds=300), cooldown=timedelta(seconds=30)),
     )
+    # These tests move expiry by editing rows, so nothing may be remembered between calls.
+    kwargs.setdefault("warm_cache", timedelta(0))
     return AccessTokenDispenser(db, KEYS, spotify, policy=policy, **kwargs)
 
 
@@ -209,3 +211,15 @@ async def test_a_lease_left_by_a_dead_instance_is_taken_over_after_it_expires(
 async def test_a_user_without_a_connection_gets_not_connected(tokens_db: Database) -> None:
     with pytest.raises(NotConnected):
         await dispenser(tokens_db, SpotifyAccounts()).access_token("nobody", actor="t")
+
+
+async def test_an_instance_sees_a_disconnect_made_elsewhere_within_its_cache_window(
+    tokens_db: Database,
+) -> None:
+    await connect(tokens_db, "user-1", expired=False)
+    handout = dispenser(tokens_db, SpotifyAccounts(), warm_cache=timedelta(milliseconds=500))
+    assert (await handout.access_token("user-1", actor="t")).token == "initial-access-user-1"
+    await remove_connection(tokens_db, "user-1", now=datetime.now(UTC))  # another instance
+    await asyncio.sleep(0.6)
+    with pytest.raises(NotConnected):
+        await handout.access_token("user-1", actor="t")

@@ -97,6 +97,7 @@ def create_app(
         spotify,
         policy=policy,
         lease=timedelta(seconds=settings.refresh_lease_s),
+        warm_cache=timedelta(seconds=settings.handout_cache_s),
     )
     app.state.connect_flow = ConnectFlow(
         database,

@@ -46,6 +46,9 @@ class TokensSettings(ServiceSettings):
     web_ui_url: str = "http://127.0.0.1:8000/"
     connect_state_ttl_s: int = 600
 
+    # How long an instance reuses a token it read, before reading the row again; also how
+    # long another instance's disconnect can take to be seen here.
+    handout_cache_s: float = 5.0
     refresh_margin_s: float = 300.0
     refresh_lease_s: float = 15.0
     refresh_retry_budget_s: float = 5.0

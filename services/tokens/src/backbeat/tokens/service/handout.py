@@ -38,6 +38,7 @@ from backbeat.tokens.domain.refresh import (
     retry_after_of,
 )
 from backbeat.tokens.domain.vault import CredentialField, KeyRing, SealedSecret, open_sealed, seal
+from backbeat.tokens.service.audit import AuditTrail
 from backbeat.tokens.service.errors import NeedsReauth, NotConnected, TryLater
 from backbeat.tokens.store.tables import audit_log, credentials, outbox
 
@@ -73,6 +74,7 @@ class AccessTokenDispenser:
         instance_id: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        warm_cache: timedelta = timedelta(seconds=5),
     ) -> None:
         self.database = database
         self.keys = keys
@@ -84,42 +86,55 @@ class AccessTokenDispenser:
         self.clock = clock
         self.rng = rng or random.Random()
         self._in_flight: dict[str, asyncio.Task[AccessToken]] = {}
+        self.audit = AuditTrail(database)
+        # Recently read tokens, so a busy caller does not cost a database read per hand-out.
+        # Another instance's disconnect or refresh is seen here within ``warm_cache``: Spotify
+        # keeps a replaced access token valid until its own expiry, so a cached one still works.
+        self.warm_cache = warm_cache.total_seconds()
+        self._warm: dict[str, tuple[AccessToken, float]] = {}
 
     async def access_token(self, user_id: str, *, actor: str) -> AccessToken:
         """The user's access token, valid for at least the refresh margin when possible."""
-        warm = await self._warm_token(user_id, actor)
-        if warm is not None:
-            return warm
+        token = self._cached(user_id)
+        if token is None:
+            token = await self._coalesced(user_id, actor)
+        await self._audit(actor, user_id, "hand_out", "handed_out")
+        return token
+
+    def forget(self, user_id: str) -> None:
+        """Drop what this instance remembers of the user (disconnect, reconnect)."""
+        self._warm.pop(user_id, None)
+
+    def _cached(self, user_id: str) -> AccessToken | None:
+        entry = self._warm.get(user_id)
+        if entry is None:
+            return None
+        token, cached_at = entry
+        if time.monotonic() - cached_at > self.warm_cache or self.policy.needs_refresh(
+            token.expires_at, self.clock()
+        ):
+            del self._warm[user_id]
+            return None
+        return token
+
+    def _remember(self, user_id: str, token: AccessToken) -> AccessToken:
+        if self.warm_cache > 0:
+            self._warm[user_id] = (token, time.monotonic())
+        return token
+
+    async def _coalesced(self, user_id: str, actor: str) -> AccessToken:
         task = self._in_flight.get(user_id)
         if task is None:
             task = asyncio.create_task(self._obtain(user_id))
             self._in_flight[user_id] = task
             task.add_done_callback(lambda _: self._in_flight.pop(user_id, None))
-        outcome = "handed_out"
         try:
             # shield: one caller giving up must not cancel the refresh the others wait for.
-            return await asyncio.shield(task)
+            return self._remember(user_id, await asyncio.shield(task))
         except (NotConnected, NeedsReauth, TryLater) as refused:
-            outcome = refused.code
+            self.forget(user_id)
+            await self._audit(actor, user_id, "hand_out", refused.code)
             raise
-        finally:
-            await self._audit(actor, user_id, "hand_out", outcome)
-
-    async def _warm_token(self, user_id: str, actor: str) -> AccessToken | None:
-        """The common case in one transaction: a token far from expiry, read and audited."""
-        async with self.database.session() as session:
-            row = (
-                await session.execute(select(credentials).where(credentials.c.user_id == user_id))
-            ).first()
-            if (
-                row is None
-                or row.status != ConnectionStatus.CONNECTED
-                or self.policy.needs_refresh(row.expires_at, self.clock())
-            ):
-                return None
-            token = self._unseal_access(row)
-            await self._audit_in(session, actor, user_id, "hand_out", "handed_out")
-        return token
 
     async def _obtain(self, user_id: str) -> AccessToken:
         waited_since = time.monotonic()
@@ -299,8 +314,9 @@ class AccessTokenDispenser:
         return AccessToken(token=token, expires_at=row.expires_at)
 
     async def _audit(self, actor: str, user_id: str, action: str, outcome: str) -> None:
-        async with self.database.session() as session:
-            await self._audit_in(session, actor, user_id, action, outcome)
+        await self.audit.record(
+            at=self.clock(), actor=actor, user_id=user_id, action=action, outcome=outcome
+        )
 
     async def _audit_in(
         self, session: AsyncSession, actor: str, user_id: str, action: str, outcome: str
