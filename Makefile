@@ -8,6 +8,7 @@ help:
 	@echo "make up        install what is missing, start PostgreSQL, Kafka and every service"
 	@echo "make down      stop everything 'make up' or 'make test' started"
 	@echo "make test      start the infrastructure (reusing what runs) and run the test suite"
+	@echo "make infra     only install and start PostgreSQL and Kafka (for benchmarks)"
 	@echo "make lint      ruff check and format check"
 	@echo "make asyncapi  regenerate docs/asyncapi.yaml from the event models"
 
