@@ -14,6 +14,7 @@ from backbeat.playback.settings import PlaybackSettings
 from backbeat.playback.store.migrate import upgrade
 from backbeat.runtime.database import Database
 from backbeat.runtime.kafka import ensure_topics
+from tests.playback.integration.service import ISSUER
 
 TABLES = ("plays", "processed_events", "user_playback", "erased_users")
 
@@ -60,3 +61,12 @@ async def settings(migrated_url: str, kafka_bootstrap: str, unique: str) -> Play
     )
     await ensure_topics(kafka_bootstrap, topic_specs(settings))
     return settings
+
+
+@pytest.fixture
+def api_settings(settings: PlaybackSettings) -> PlaybackSettings:
+    """The test's settings for a service that accepts the test forge's user tokens and only
+    serves HTTP (tests that need the consumers or the live tail turn them on)."""
+    return settings.model_copy(
+        update={"auth_issuer": ISSUER, "consume": False, "live_stream": False}
+    )

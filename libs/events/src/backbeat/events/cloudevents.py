@@ -69,13 +69,14 @@ def read_attributes(headers: KafkaHeaders | tuple[tuple[str, bytes], ...]) -> di
     return attributes
 
 
-def from_kafka(
+def read_record(
     key: bytes | None,
     value: bytes | None,
     headers: KafkaHeaders | tuple[tuple[str, bytes], ...],
     data_model: type[DataT],
-) -> CloudEvent[DataT]:
-    """Parse a binary-mode record, raising ``MalformedEvent`` with the reason when it is not one."""
+) -> tuple[dict[str, str], DataT]:
+    """The checked ``ce_*`` attributes and the validated data of a binary-mode record, without
+    building the envelope (for hot consumers); ``MalformedEvent`` says why it is not one."""
     attributes = read_attributes(headers)
     for required in ("specversion", "id", "source", "type", "subject"):
         if required not in attributes:
@@ -90,6 +91,17 @@ def from_kafka(
         data = data_model.model_validate_json(value)
     except ValueError as exc:
         raise MalformedEvent(f"data does not match {data_model.__name__}: {exc}") from exc
+    return attributes, data
+
+
+def from_kafka(
+    key: bytes | None,
+    value: bytes | None,
+    headers: KafkaHeaders | tuple[tuple[str, bytes], ...],
+    data_model: type[DataT],
+) -> CloudEvent[DataT]:
+    """Parse a binary-mode record, raising ``MalformedEvent`` with the reason when it is not one."""
+    attributes, data = read_record(key, value, headers, data_model)
     try:
         return CloudEvent[data_model].model_validate(  # type: ignore[valid-type]
             {

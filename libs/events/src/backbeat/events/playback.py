@@ -85,6 +85,12 @@ class PlaybackEventData(_Model):
     # Milliseconds of the track heard so far, on track_ended; the play rule is applied to this.
     listened_ms: int | None = Field(default=None, ge=0)
     observed_at: datetime
+    # True when the watcher did not see this change happen but recovered it afterwards from
+    # Spotify's recently-played list (after a gap in watching the user). A recovered play
+    # is a track_started + track_ended pair; observed_at then holds the estimated moment
+    # (the start from the end minus the duration, the end from Spotify's played_at), and
+    # listened_ms on the track_ended is an estimate bounded by the duration and the gap.
+    backfilled: bool = False
 
 
 PlaybackEvent = CloudEvent[PlaybackEventData]

@@ -1,35 +1,106 @@
-"""The playback service's app factory: HTTP app, database, topics and consumers, wired once."""
+"""The playback service's app factory: HTTP API, database, topics, consumers, live tail and
+player control, wired once."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
+import httpx
 from fastapi import FastAPI
 
+from backbeat.authn.dependencies import install_verifier
+from backbeat.authn.keys import JwksCache, KeySource
+from backbeat.authn.service_tokens import ServiceTokenClient
+from backbeat.authn.verifier import TokenVerifier
+from backbeat.playback.api.routes import playback_router
+from backbeat.playback.consumers.live_tail import LiveTail, LiveTailMetrics
 from backbeat.playback.consumers.metrics import ConsumerMetrics
 from backbeat.playback.consumers.runtime import PlaybackConsumers, topic_specs
+from backbeat.playback.live.hub import LiveHub
+from backbeat.playback.service.player_control import PlayerControl
+from backbeat.playback.service.spotify_tokens import SpotifyTokenSource
 from backbeat.playback.settings import PlaybackSettings
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import ensure_topics, kafka_ping
+from backbeat.spotify.client import SpotifyClient
+from backbeat.spotify.settings import SpotifySettings
 
 
-def create_app(settings: PlaybackSettings | None = None) -> FastAPI:
-    """The service: ``/health/*`` and ``/metrics`` now; the consumers run in its lifespan
-    when ``settings.consume`` is on. Migrations are not run here: ``python -m
-    backbeat.playback.store.migrate`` does, before the service starts."""
+def spotify_settings(settings: PlaybackSettings) -> SpotifySettings:
+    # Playback only sends Web API calls with users' access tokens; the app's own identity
+    # (client id, redirect URI) is used by the accounts service calls, which tokens makes.
+    return SpotifySettings(
+        client_id=settings.client_id,
+        redirect_uri="",
+        api_base_url=settings.spotify_api_url,
+        timeout_s=settings.spotify_timeout_s,
+    )
+
+
+def create_app(
+    settings: PlaybackSettings | None = None,
+    *,
+    auth_keys: KeySource | None = None,
+    spotify_http: httpx.AsyncClient | None = None,
+    tokens_http: httpx.AsyncClient | None = None,
+    auth_http: httpx.AsyncClient | None = None,
+) -> FastAPI:
+    """The service. The consumers run in its lifespan when ``settings.consume`` is on, the
+    live tail when ``settings.live_stream`` is. Migrations are not run here: ``python -m
+    backbeat.playback.store.migrate`` does, before the service starts.
+
+    ``auth_keys``, ``spotify_http``, ``tokens_http`` and ``auth_http`` replace the network
+    paths to auth's JWKS, Spotify, tokens and auth's token endpoint (tests run them
+    in-process)."""
     settings = settings or PlaybackSettings()
     database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    jwks = JwksCache(settings.auth_jwks_url)
+    service_tokens = ServiceTokenClient(
+        settings.auth_token_url,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret.get_secret_value(),
+        audience=settings.tokens_audience,
+        scopes=[settings.tokens_scope],
+        http=auth_http,
+    )
+    own_tokens_http = tokens_http is None
+    tokens_http = tokens_http or httpx.AsyncClient(timeout=settings.tokens_timeout_s)
+    spotify = SpotifyClient(spotify_settings(settings), http=spotify_http)
+    hub = (
+        LiveHub(
+            events_per_user=settings.stream_replay_events_per_user,
+            users=settings.stream_replay_users,
+            pending_per_stream=settings.stream_pending_events,
+        )
+        if settings.live_stream
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.settings = settings
-        app.state.database = database
         consumers: PlaybackConsumers | None = None
+        tail: LiveTail | None = None
         try:
             await ensure_topics(settings.kafka_bootstrap, topic_specs(settings))
+            if hub is not None:
+                tail = LiveTail(
+                    settings.kafka_bootstrap,
+                    events_topic=settings.events_topic,
+                    users_topic=settings.users_topic,
+                    hub=hub,
+                    metrics=LiveTailMetrics(app.state.metrics_registry),
+                )
+                await tail.start()
+
+                async def tail_running() -> None:
+                    assert tail is not None
+                    tail.check_running()
+
+                app.state.readiness["live_tail"] = tail_running
             if settings.consume:
                 metrics = ConsumerMetrics(app.state.metrics_registry)
                 consumers = PlaybackConsumers(settings, database, metrics)
@@ -37,13 +108,20 @@ def create_app(settings: PlaybackSettings | None = None) -> FastAPI:
             app.state.consumers = consumers
             yield
         finally:
-            try:
+            async with contextlib.AsyncExitStack() as cleanup:
+                # Registered in reverse: the database goes last, after the consumers stopped.
+                cleanup.push_async_callback(database.dispose)
+                cleanup.push_async_callback(jwks.aclose)
+                cleanup.push_async_callback(service_tokens.aclose)
+                cleanup.push_async_callback(spotify.aclose)
+                if own_tokens_http:
+                    cleanup.push_async_callback(tokens_http.aclose)
+                if tail is not None:
+                    cleanup.push_async_callback(tail.stop)
                 if consumers is not None:
-                    await consumers.stop()
-            finally:
-                await database.dispose()
+                    cleanup.push_async_callback(consumers.stop)
 
-    return create_service_app(
+    app = create_service_app(
         service="playback",
         title="Backbeat playback",
         lifespan=lifespan,
@@ -52,3 +130,21 @@ def create_app(settings: PlaybackSettings | None = None) -> FastAPI:
             "kafka": partial(kafka_ping, settings.kafka_bootstrap),
         },
     )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.live_hub = hub
+    app.state.player_control = PlayerControl(
+        SpotifyTokenSource(settings.tokens_url, http=tokens_http, service_tokens=service_tokens),
+        spotify,
+    )
+    install_verifier(
+        app,
+        TokenVerifier(
+            auth_keys or jwks,
+            issuer=settings.auth_issuer,
+            user_audience=settings.user_audience,
+            service_audience=None,
+        ),
+    )
+    app.include_router(playback_router())
+    return app

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from backbeat.events import topics
 from backbeat.runtime.settings import ServiceSettings, service_config
+
+# Development only: the settings validator refuses it outside development and test.
+_DEV_CLIENT_SECRET = "backbeat-dev-playback-secret"  # noqa: S105 - refused outside development
 
 
 class PlaybackSettings(ServiceSettings):
@@ -16,6 +19,38 @@ class PlaybackSettings(ServiceSettings):
         "postgresql+asyncpg://playback:backbeat-dev-playback@127.0.0.1:5432/playback?ssl=disable"
     )
     database_pool_size: int = Field(default=10, ge=1)
+
+    # Who signs the user tokens this service accepts (verified locally from the cached JWKS).
+    auth_issuer: str = "http://127.0.0.1:8001"
+    auth_jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
+    user_audience: str = "backbeat"
+    # This service's own client at auth, for the service token that tokens asks for.
+    auth_token_url: str = "http://127.0.0.1:8001/oauth/token"  # noqa: S105 - a URL
+    client_id: str = "playback"
+    client_secret: SecretStr = SecretStr(_DEV_CLIENT_SECRET)
+    tokens_url: str = "http://127.0.0.1:8002"
+    tokens_audience: str = "tokens"
+    tokens_scope: str = "tokens:read"
+    tokens_timeout_s: float = Field(default=5.0, gt=0)
+    # Spotify's Web API (or the fake): player commands go there with the user's access token.
+    spotify_api_url: str = "http://127.0.0.1:8090"
+    spotify_timeout_s: float = Field(default=10.0, gt=0)
+
+    # The live stream (Server-Sent Events). Every instance tails all partitions of the events
+    # topic itself, outside any consumer group, so it sees every user's events whichever
+    # instance a user's stream is connected to.
+    live_stream: bool = True
+    # A comment line this often keeps idle connections (and proxies in between) open.
+    stream_heartbeat_s: float = Field(default=15.0, gt=0)
+    # What the client waits before reconnecting, sent as the stream's ``retry:`` field.
+    stream_retry_ms: int = Field(default=2_000, ge=0)
+    # Resuming with Last-Event-ID replays from memory: the last events of each user, for the
+    # users seen most recently. Older gaps are bridged with a now-playing snapshot instead.
+    stream_replay_events_per_user: int = Field(default=64, ge=1)
+    stream_replay_users: int = Field(default=10_000, ge=1)
+    # Events waiting for one slow client; beyond it the stream is ended and the client
+    # resumes with Last-Event-ID, so one stuck connection never holds memory for ever.
+    stream_pending_events: int = Field(default=256, ge=1)
 
     # Run the Kafka consumers in this process (off for an instance that only serves HTTP).
     consume: bool = True

@@ -1,3 +1,2 @@
-"""HTTP side of the playback service. For now the runtime's health, readiness and metrics
-endpoints only; the user API (now playing, history, statistics, live stream, player control)
-is served from the store's query functions in ``store.queries``."""
+"""HTTP side of the playback service: the user API under ``/api/playback`` (``routes``), its
+bodies (``models``), the live stream (``stream``) and player-command refusals (``refusals``)."""

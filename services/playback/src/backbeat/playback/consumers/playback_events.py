@@ -21,7 +21,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 
-from backbeat.events.cloudevents import MalformedEvent, from_kafka
+from backbeat.events.cloudevents import MalformedEvent, read_record
 from backbeat.events.playback import PlaybackEventData, PlaybackEventKind
 from backbeat.playback.consumers.dead_letters import DeadLetter, DeadLetters, PoisonCode
 from backbeat.playback.consumers.metrics import ConsumerMetrics
@@ -50,22 +50,25 @@ class PoisonRecord(Exception):
 def decode_playback_record(record: Record) -> IncomingEvent:
     """The event in ``record``, or ``PoisonRecord`` saying why there is none."""
     try:
-        event = from_kafka(record.key, record.value, record.headers, PlaybackEventData)
+        # The attributes and the data, without building a CloudEvent envelope around them:
+        # the projection needs only the id, and this runs for every record.
+        attributes, data = read_record(record.key, record.value, record.headers, PlaybackEventData)
     except MalformedEvent as exc:
         raise PoisonRecord(PoisonCode.MALFORMED, exc.reason) from exc
+    event_type = attributes["type"]
     try:
-        kind = PlaybackEventKind.from_event_type(event.type)
+        kind = PlaybackEventKind.from_event_type(event_type)
     except ValueError as exc:
         raise PoisonRecord(PoisonCode.MALFORMED, str(exc)) from exc
-    if kind is not event.data.kind:
-        raise PoisonRecord(PoisonCode.MALFORMED, f"ce_type {event.type} but data.kind {kind}")
-    if event.subject != event.data.user_id:
+    if kind is not data.kind:
+        raise PoisonRecord(PoisonCode.MALFORMED, f"ce_type {event_type} but data.kind {kind}")
+    if attributes["subject"] != data.user_id:
         raise PoisonRecord(PoisonCode.MALFORMED, "ce_subject does not match data.user_id")
     try:
-        validate_event(event.data)
+        validate_event(data)
     except InvalidEvent as exc:
         raise PoisonRecord(PoisonCode.INVALID, exc.reason) from exc
-    return IncomingEvent(event.id, event.data)
+    return IncomingEvent(attributes["id"], data)
 
 
 class PlaybackEventsConsumer:

@@ -11,13 +11,16 @@ function then skips.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ARRAY, Text, any_, bindparam, delete, select, text
+from sqlalchemy import ARRAY, Row, Text, any_, bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backbeat.playback.domain.listening import UserPlayback
 from backbeat.playback.domain.play_rule import PlayRule
 from backbeat.playback.domain.projection import IncomingEvent, SequenceGap, project_user
 from backbeat.playback.store.columnar import as_arrays, insert_rows, update_rows
@@ -46,6 +49,35 @@ class BatchOutcome:
         self.gaps.extend(other.gaps)
 
 
+class StateCache:
+    """Users' states as this process last wrote them, each with the mark of that write (the
+    row's last sequence and write time).
+
+    Reading a state back from its row means validating its JSON columns into models, the
+    largest cost of a batch after parsing the records. A locked row that still carries the
+    mark of our own write holds exactly the state cached here, so it is used as it is; any
+    other writer (another instance after a rebalance, an erasure, a transaction of ours that
+    rolled back) leaves a different mark, and the row is read instead.
+    """
+
+    def __init__(self, max_users: int = 100_000) -> None:
+        self.max_users = max_users
+        self._states: OrderedDict[str, tuple[int, datetime, UserPlayback]] = OrderedDict()
+
+    def state_of(self, row: Row[Any]) -> UserPlayback:
+        cached = self._states.get(row.user_id)
+        if cached is not None and cached[0] == row.last_sequence and cached[1] == row.updated_at:
+            self._states.move_to_end(row.user_id)
+            return cached[2]
+        return state_from_row(row)
+
+    def wrote(self, state: UserPlayback, at: datetime) -> None:
+        self._states[state.user_id] = (state.last_sequence, at, state)
+        self._states.move_to_end(state.user_id)
+        if len(self._states) > self.max_users:
+            self._states.popitem(last=False)
+
+
 def _text_array(name: str, values: list[str]) -> object:
     # One array parameter instead of one parameter per value: the statement text stays the
     # same for every batch size, so the driver reuses its prepared statement.
@@ -71,8 +103,10 @@ async def apply_events(
     rule: PlayRule,
     *,
     now: datetime | None = None,
+    cache: StateCache | None = None,
 ) -> BatchOutcome:
-    """Apply ``events`` (in delivery order; one user's events in their order) exactly once."""
+    """Apply ``events`` (in delivery order; one user's events in their order) exactly once.
+    ``cache`` spares re-reading states this process wrote (see ``StateCache``)."""
     now = now or datetime.now(UTC)
     outcome = BatchOutcome()
     by_user: dict[str, list[IncomingEvent]] = {}
@@ -99,7 +133,8 @@ async def apply_events(
             .with_for_update()
         )
     ).all()
-    states = {row.user_id: state_from_row(row) for row in rows}
+    read_state = cache.state_of if cache is not None else state_from_row
+    states = {row.user_id: read_state(row) for row in rows}
 
     # Read only after the rows are locked: an erasure that committed while this transaction
     # waited for the locks is then visible, and its user's events are dropped.
@@ -161,6 +196,8 @@ async def apply_events(
             continue
         outcome.applied += len(projection.applied)
         state_rows.append(state_to_row(projection.state, now))
+        if cache is not None:
+            cache.wrote(projection.state, now)
         play_rows.extend(play_to_row(play) for play in projection.plays)
 
     if state_rows:
@@ -177,8 +214,9 @@ class PlaybackProjection:
     def __init__(self, database: Database, rule: PlayRule) -> None:
         self.database = database
         self.rule = rule
+        self.cache = StateCache()
 
     async def apply(self, events: Sequence[IncomingEvent]) -> BatchOutcome:
         """Apply and commit; returns once the transaction has committed."""
         async with self.database.session() as session:
-            return await apply_events(session, events, self.rule)
+            return await apply_events(session, events, self.rule, cache=self.cache)

@@ -1,0 +1,153 @@
+"""Fans each live playback event out to the open streams of its user in this process, and
+remembers each user's last events so that a stream can resume where the client left off.
+
+Resume limits (what ``Last-Event-ID`` can and cannot bring back):
+
+- The memory holds the last ``events_per_user`` events of the ``users`` users whose events
+  arrived most recently, counted from when this instance started tailing the topic. Every
+  instance tails every partition, so a client may resume on any instance.
+- A resume is *complete* when the memory still holds the event right after the client's
+  last one. Otherwise (the gap is older than the memory, or this instance started after
+  it) the stream bridges the gap with a now-playing snapshot from the database; events in
+  between are then summarised, not replayed.
+- An event whose sequence is not after the user's last remembered one (a redelivery) is
+  dropped, so a stream shows each event once.
+- A deleted user's memory is dropped and their streams are ended; late events of theirs are
+  dropped too (the last ``users`` deletions are remembered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from backbeat.playback.live.frames import LiveEvent
+
+
+class StreamEnded(Exception):
+    """The stream has to end: the client was too slow, or the user was deleted."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_END = object()
+
+
+class Subscription:
+    """One open stream of one user: the events to send, in order."""
+
+    def __init__(self, hub: LiveHub, user_id: str, max_pending: int) -> None:
+        self.hub = hub
+        self.user_id = user_id
+        self._pending: asyncio.Queue[LiveEvent | object] = asyncio.Queue(max_pending + 1)
+        self._max_pending = max_pending
+        self.end_reason: str | None = None
+
+    def deliver(self, event: LiveEvent) -> None:
+        if self.end_reason is not None:
+            return
+        if self._pending.qsize() >= self._max_pending:
+            # The client reads slower than its player changes: end the stream rather than
+            # hold events without bound; it resumes with Last-Event-ID.
+            self.end("client too slow")
+            return
+        self._pending.put_nowait(event)
+
+    def end(self, reason: str) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+            self._pending.put_nowait(_END)
+
+    async def next(self, timeout_s: float) -> LiveEvent | None:
+        """The next event, or None when none came within ``timeout_s``; ``StreamEnded`` when
+        the stream must end."""
+        try:
+            item = await asyncio.wait_for(self._pending.get(), timeout_s)
+        except TimeoutError:
+            return None
+        if isinstance(item, LiveEvent):
+            return item
+        raise StreamEnded(self.end_reason or "ended")
+
+    def close(self) -> None:
+        """Stop receiving events (the client went away)."""
+        self.hub.unsubscribe(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """What the memory holds after the client's last event."""
+
+    events: list[LiveEvent]
+    complete: bool
+    """True when no event after ``last_sequence`` is missing from ``events``."""
+
+
+class LiveHub:
+    """Live events of this process's users: fan-out to streams, memory for resumes."""
+
+    def __init__(
+        self, *, events_per_user: int = 64, users: int = 10_000, pending_per_stream: int = 256
+    ) -> None:
+        self.events_per_user = events_per_user
+        self.max_users = users
+        self.pending_per_stream = pending_per_stream
+        self._recent: OrderedDict[str, deque[LiveEvent]] = OrderedDict()
+        self._streams: dict[str, set[Subscription]] = {}
+        self._erased: OrderedDict[str, None] = OrderedDict()
+
+    @property
+    def open_streams(self) -> int:
+        return sum(len(streams) for streams in self._streams.values())
+
+    def publish(self, event: LiveEvent) -> bool:
+        """Remember ``event`` and hand it to the user's streams; False when it was dropped."""
+        user_id = event.user_id
+        if user_id in self._erased:
+            return False
+        recent = self._recent.get(user_id)
+        if recent is None:
+            recent = self._recent[user_id] = deque(maxlen=self.events_per_user)
+            if len(self._recent) > self.max_users:
+                self._recent.popitem(last=False)
+        else:
+            if recent and recent[-1].sequence >= event.sequence:
+                return False
+            self._recent.move_to_end(user_id)
+        recent.append(event)
+        for stream in self._streams.get(user_id, ()):
+            stream.deliver(event)
+        return True
+
+    def subscribe(self, user_id: str, last_sequence: int | None) -> tuple[Subscription, Replay]:
+        """Open a stream for ``user_id``. With ``last_sequence`` (the client's Last-Event-ID),
+        also what the memory holds after it. Nothing awaits in between, so no event can fall
+        between the replay and the live events."""
+        stream = Subscription(self, user_id, self.pending_per_stream)
+        self._streams.setdefault(user_id, set()).add(stream)
+        if last_sequence is None:
+            return stream, Replay([], complete=True)
+        recent = list(self._recent.get(user_id, ()))
+        missed = [event for event in recent if event.sequence > last_sequence]
+        complete = bool(recent) and recent[0].sequence <= last_sequence + 1
+        return stream, Replay(missed, complete=complete)
+
+    def unsubscribe(self, stream: Subscription) -> None:
+        streams = self._streams.get(stream.user_id)
+        if streams is None:
+            return
+        streams.discard(stream)
+        if not streams:
+            del self._streams[stream.user_id]
+
+    def erase(self, user_id: str) -> None:
+        """The user was deleted: forget their events, end their streams, drop late events."""
+        self._recent.pop(user_id, None)
+        self._erased[user_id] = None
+        if len(self._erased) > self.max_users:
+            self._erased.popitem(last=False)
+        for stream in list(self._streams.pop(user_id, ())):
+            stream.end("user deleted")

@@ -1,0 +1,1 @@
+"""What the API does beyond reading the store: player commands through Spotify."""
