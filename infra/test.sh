@@ -7,6 +7,8 @@ bash infra/infra.sh
 # The tests talk to the broker infra.sh started unless another one was named.
 export BACKBEAT_KAFKA_BOOTSTRAP="${BACKBEAT_KAFKA_BOOTSTRAP:-127.0.0.1:${BACKBEAT_KAFKA_PORT:-9092}}"
 bash infra/migrate.sh --test
+# The browser test drives Debian's Chromium.
+command -v chromium >/dev/null || apt_install chromium
 mkdir -p test-output
 say "running the test suite"
 set +e

@@ -256,3 +256,16 @@ async def test_openapi_documents_every_error_of_the_user_routes(auth: Any) -> No
         "application/x-www-form-urlencoded"
         in (spec["paths"]["/oauth/token"]["post"]["requestBody"]["content"])
     )
+
+
+@pytest.mark.parametrize(
+    "email", ["ada\u0000@example.com", "ada@exa\u0007mple.com", "ada@ex\u007f.com"]
+)
+async def test_an_email_with_control_characters_is_refused_as_invalid_input(
+    auth: Any, email: str
+) -> None:
+    body = {"email": email, "password": "correct horse battery"}
+    for path in ("/api/auth/signup", "/api/auth/login"):
+        response = await auth.http.post(path, json=body)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["code"] == "validation_error"

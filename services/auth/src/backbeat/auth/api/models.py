@@ -9,7 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 # Shape only; whether the address receives mail is not auth's business.
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+# No control characters: PostgreSQL text cannot hold NUL, and none belongs in an address.
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
 # Generous bound at the edge; the password policy states the real maximum.
 PASSWORD_FIELD_MAX = 1024
 

@@ -1,0 +1,1 @@
+"""The gateway's own HTTP routes: the public API document, the web UI, and the proxy."""

@@ -1,0 +1,1 @@
+"""Forwarding requests to the services: headers, timeouts, streaming, failure answers."""

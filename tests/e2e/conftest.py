@@ -1,0 +1,14 @@
+"""Browser test fixtures: the same stack as the gateway tests, shared within a session."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.gateway.stack import Stack, session_stack
+
+
+@pytest.fixture(scope="session")
+def stack(
+    request: pytest.FixtureRequest, database_urls: dict[str, str], kafka_bootstrap: str
+) -> Stack:
+    return session_stack(request, database_urls, kafka_bootstrap)

@@ -1,0 +1,213 @@
+"""The services behind the gateway, run as processes for the gateway, browser and API-schema
+tests: the Spotify fake, auth, tokens, a playback upstream, and gateways in front of them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from backbeat.auth.store.migrate import upgrade as migrate_auth
+from backbeat.runtime.testing import ServiceProcess, free_port, spotify_fake
+from backbeat.tokens.store.migrate import upgrade as migrate_tokens
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Account:
+    email: str
+    user_id: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+@dataclass
+class Stack:
+    """auth, tokens, the Spotify fake and a playback upstream; gateways are added per test
+    module with the settings it needs."""
+
+    fake: ServiceProcess
+    auth: ServiceProcess
+    tokens: ServiceProcess
+    playback: ServiceProcess
+    gateway_port: int
+    kafka_bootstrap: str
+    processes: list[ServiceProcess] = field(default_factory=list)
+    _main_gateway: ServiceProcess | None = None
+
+    @property
+    def issuer(self) -> str:
+        return self.auth.url
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.auth.url}/.well-known/jwks.json"
+
+    def gateway(
+        self,
+        name: str = "gateway",
+        *,
+        port: int | None = None,
+        playback_url: str | None = None,
+        **settings: str,
+    ) -> ServiceProcess:
+        """A started gateway in front of the stack; ``settings`` are BACKBEAT_GATEWAY_* values
+        by lowercase name (``max_body_bytes="1024"``)."""
+        port = port or free_port()
+        env = {
+            "BACKBEAT_ENVIRONMENT": "test",
+            "BACKBEAT_GATEWAY_PORT": str(port),
+            "BACKBEAT_GATEWAY_AUTH_URL": self.auth.url,
+            "BACKBEAT_GATEWAY_TOKENS_URL": self.tokens.url,
+            "BACKBEAT_GATEWAY_PLAYBACK_URL": playback_url or self.playback.url,
+            "BACKBEAT_GATEWAY_AUTH_ISSUER": self.issuer,
+            "BACKBEAT_GATEWAY_AUTH_JWKS_URL": self.jwks_url,
+            **{f"BACKBEAT_GATEWAY_{key.upper()}": value for key, value in settings.items()},
+        }
+        return self.start(ServiceProcess(name, "backbeat.gateway", port, env=env))
+
+    def main_gateway(self) -> ServiceProcess:
+        """The gateway on the port the tokens service sends browsers back to after Spotify;
+        started once and shared by every test of the session."""
+        if self._main_gateway is None:
+            self._main_gateway = self.gateway(port=self.gateway_port)
+        return self._main_gateway
+
+    def start(self, process: ServiceProcess) -> ServiceProcess:
+        self.processes.append(process)
+        return process.start(timeout_s=60)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+_session_stack: Stack | None = None
+
+
+def session_stack(
+    request: pytest.FixtureRequest, database_urls: Mapping[str, str], kafka_bootstrap: str
+) -> Stack:
+    """One stack per test session, shared by the gateway, browser and API-schema tests
+    (their fixtures live in different conftest files), stopped when the session ends."""
+    global _session_stack
+    if _session_stack is None:
+        _session_stack = start_stack(database_urls, kafka_bootstrap)
+
+        def stop() -> None:
+            global _session_stack
+            if _session_stack is not None:
+                _session_stack.stop()
+                _session_stack = None
+
+        request.session.config.add_cleanup(stop)
+    return _session_stack
+
+
+def start_stack(database_urls: Mapping[str, str], kafka_bootstrap: str) -> Stack:
+    migrate_auth(database_urls["auth"])
+    migrate_tokens(database_urls["tokens"])
+    gateway_port = free_port()
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    callback = f"{gateway_url}/api/spotify/callback"
+    processes: list[ServiceProcess] = []
+    try:
+        fake = spotify_fake("--rate-limit", "0").start()
+        processes.append(fake)
+        spotify_app = httpx.post(
+            f"{fake.url}/_control/clients", json={"redirect_uris": [callback]}
+        ).json()
+        common = {"BACKBEAT_ENVIRONMENT": "test", "BACKBEAT_KAFKA_BOOTSTRAP": kafka_bootstrap}
+        auth_port = free_port()
+        auth = ServiceProcess(
+            "auth",
+            "backbeat.auth",
+            auth_port,
+            env={
+                **common,
+                "BACKBEAT_AUTH_PORT": str(auth_port),
+                "BACKBEAT_AUTH_DATABASE_URL": database_urls["auth"],
+                "BACKBEAT_AUTH_ISSUER": f"http://127.0.0.1:{auth_port}",
+                "BACKBEAT_AUTH_TRUST_FORWARDED_FOR": "true",
+                "BACKBEAT_AUTH_KEY_ROTATION_INTERVAL_S": "0",
+            },
+        )
+        processes.append(auth.start(timeout_s=60))
+        jwks_url = f"{auth.url}/.well-known/jwks.json"
+        tokens_port = free_port()
+        tokens = ServiceProcess(
+            "tokens",
+            "backbeat.tokens",
+            tokens_port,
+            env={
+                **common,
+                "BACKBEAT_TOKENS_PORT": str(tokens_port),
+                "BACKBEAT_TOKENS_DATABASE_URL": database_urls["tokens"],
+                "BACKBEAT_TOKENS_AUTH_ISSUER": auth.url,
+                "BACKBEAT_TOKENS_AUTH_JWKS_URL": jwks_url,
+                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_ID": spotify_app["client_id"],
+                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_SECRET": spotify_app["client_secret"],
+                "BACKBEAT_TOKENS_SPOTIFY_ACCOUNTS_URL": fake.url,
+                "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
+                "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": callback,
+                "BACKBEAT_TOKENS_WEB_UI_URL": f"{gateway_url}/",
+            },
+        )
+        processes.append(tokens.start(timeout_s=60))
+        playback_port = free_port()
+        playback = ServiceProcess(
+            "playback-standin",
+            "tests.gateway.standin_playback",
+            playback_port,
+            args=["--port", str(playback_port), "--issuer", auth.url, "--jwks-url", jwks_url],
+        )
+        processes.append(playback.start(timeout_s=60))
+    except BaseException:
+        for process in reversed(processes):
+            process.stop()
+        raise
+    return Stack(fake, auth, tokens, playback, gateway_port, kafka_bootstrap, processes)
+
+
+def new_email() -> str:
+    return f"listener-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def sign_up(base_url: str, email: str | None = None) -> Account:
+    """A new account signed in through ``base_url`` (a gateway)."""
+    email = email or new_email()
+    created = httpx.post(
+        f"{base_url}/api/auth/signup", json={"email": email, "password": PASSWORD}, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    tokens = httpx.post(
+        f"{base_url}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=30
+    )
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    return Account(email, created.json()["user_id"], body["access_token"], body["refresh_token"])
+
+
+def connect_spotify(base_url: str, fake_url: str, account: Account) -> str:
+    """Runs the connect flow through the gateway as a browser would; the fake's user id."""
+    spotify_user = httpx.post(f"{fake_url}/_control/users", json={}).json()["id"]
+    started = httpx.post(f"{base_url}/api/spotify/connect", headers=account.headers, timeout=30)
+    assert started.status_code == 200, started.text
+    authorize = urlsplit(started.json()["authorize_url"])
+    consent = httpx.get(f"{fake_url}/authorize?{authorize.query}&fake_user={spotify_user}")
+    assert consent.status_code in (302, 303), consent.text
+    back = urlsplit(consent.headers["location"])
+    assert back.path == "/api/spotify/callback"
+    callback = httpx.get(f"{base_url}{back.path}?{back.query}", timeout=30)
+    assert callback.status_code == 302, callback.text
+    assert parse_qs(urlsplit(callback.headers["location"]).query)["spotify"] == ["connected"]
+    return str(spotify_user)
