@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from backbeat.runtime.database import Database
 from backbeat.tokens.domain.vault import CredentialField, KeyRing, SealedSecret, reseal
@@ -64,7 +64,10 @@ async def reseal_batch(database: Database, keys: KeyRing, batch_size: int = 200)
                 .values(key_id=keys.active, access_token=access.blob, refresh_token=refresh.blob)
             )
         # Connect flows in progress are short-lived; ones under an old key are resealed too,
-        # so the old key can be retired right after the rotation.
+        # so the old key can be retired right after the rotation. Expired ones just go.
+        await session.execute(
+            delete(connect_states).where(connect_states.c.expires_at < func.now())
+        )
         states = (
             await session.execute(
                 select(connect_states)
