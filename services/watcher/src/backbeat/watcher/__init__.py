@@ -1,0 +1,1 @@
+"""The watcher: polls each owned user's Spotify player and publishes their playback events."""

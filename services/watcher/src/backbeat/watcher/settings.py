@@ -1,0 +1,94 @@
+"""Settings of the watcher (environment variables ``BACKBEAT_WATCHER_*``; the Kafka address
+is the shared ``BACKBEAT_KAFKA_BOOTSTRAP``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from backbeat.events import topics
+from backbeat.runtime.settings import ServiceSettings, service_config
+from backbeat.watcher.domain.backoff import Backoff
+from backbeat.watcher.domain.schedule import PollIntervals
+
+# Development only: the settings validator refuses it outside development and test.
+_DEV_CLIENT_SECRET = "backbeat-dev-watcher-secret"  # noqa: S105 - refused outside development
+
+
+class WatcherSettings(ServiceSettings):
+    model_config = service_config("WATCHER")
+
+    port: int = 8004
+
+    # The watcher's own identity at auth (client-credentials grant), to call tokens.
+    auth_token_url: str = "http://127.0.0.1:8001/oauth/token"  # noqa: S105 - a URL
+    client_id: str = "watcher"
+    client_secret: SecretStr = SecretStr(_DEV_CLIENT_SECRET)
+    tokens_url: str = "http://127.0.0.1:8002"
+    tokens_audience: str = "tokens"
+    tokens_scope: str = "tokens:read"
+    # A user's access token is used until this long before it expires, then asked for again.
+    access_token_margin_s: float = 60.0
+
+    # Spotify (or the fake). The watcher reads the Web API only, with each user's token.
+    spotify_api_url: str = "http://127.0.0.1:8090"
+    spotify_accounts_url: str = "http://127.0.0.1:8090"
+    spotify_timeout_s: float = Field(default=5.0, gt=0)
+
+    # Kafka: the group whose partitions of the connections topic are the users owned.
+    consumer_group: str = "backbeat-watcher"
+    connections_topic: str = topics.SPOTIFY_CONNECTIONS
+    events_topic: str = topics.PLAYBACK_EVENTS
+    events_partitions: int = 12
+    # The compacted changelog of each user's last snapshot and sequence number; it gets as
+    # many partitions as the connections topic, partition for partition.
+    state_topic: str = "watcher.state"
+    transactional_id_prefix: str = "backbeat-watcher"
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 2_000
+    # Events and state of a partition are committed together at most this often.
+    commit_interval_ms: int = 100
+
+    # The adaptive schedule (seconds).
+    active_interval_s: float = 5.0
+    near_end_margin_s: float = 0.5
+    paused_interval_s: float = 15.0
+    idle_interval_s: float = 30.0
+    long_idle_interval_s: float = 60.0
+    long_idle_after_s: float = 600.0
+    jitter: float = Field(default=0.1, ge=0.0, lt=1.0)
+    # False polls every user every active interval (the fixed schedule, for comparison).
+    adaptive: bool = True
+
+    # Requests to Spotify in flight at once, for the whole instance.
+    max_in_flight: int = Field(default=64, ge=1)
+    # Each Spotify app's budget: calls per second on average and at most at once. Spotify's
+    # limit is per app over a rolling 30 s window; the fake's default is 600 per 30 s.
+    rate_budget_per_s: float = Field(default=18.0, gt=0)
+    rate_budget_burst: float = Field(default=30.0, ge=1)
+    # How long a 429 without Retry-After pauses the budget.
+    default_retry_after_s: float = 5.0
+    backoff_base_s: float = 2.0
+    backoff_max_s: float = 120.0
+    # A user whose calls fail permanently (e.g. a scope missing) is tried again this rarely.
+    permanent_failure_retry_s: float = 900.0
+    # After this long without observing a user, plays may have gone unseen: read
+    # recently-played. Longer than the idle intervals, so regular idle polls never pay it.
+    catch_up_after_s: float = 90.0
+
+    # Readiness fails when the oldest due poll has waited longer than this.
+    ready_max_lag_s: float = 10.0
+
+    def poll_intervals(self) -> PollIntervals:
+        return PollIntervals(
+            active_s=self.active_interval_s,
+            near_end_margin_s=self.near_end_margin_s,
+            paused_s=self.paused_interval_s,
+            idle_s=self.idle_interval_s,
+            long_idle_s=self.long_idle_interval_s,
+            long_idle_after_s=self.long_idle_after_s,
+            jitter=self.jitter,
+            adaptive=self.adaptive,
+        )
+
+    def backoff(self) -> Backoff:
+        return Backoff(base_s=self.backoff_base_s, cap_s=self.backoff_max_s)

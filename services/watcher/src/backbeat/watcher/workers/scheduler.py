@@ -1,0 +1,313 @@
+"""The poll scheduler: one loop, one timer heap, thousands of users.
+
+Each watched user has one timer in the heap. The loop pops the users that are due, queues
+them behind their Spotify app's rate budget, and starts a short-lived poll for each as long
+as fewer than ``max_in_flight`` requests are out and the budget allows; then it sleeps until
+the next timer, the budget's next token, or a wake-up (a poll finished, a user came or went).
+No task per user sleeps in a loop.
+
+A poll reads the player (and recently-played after a gap), folds the snapshot into the
+user's timeline, hands the events and new state to the publisher, and sets the user's next
+timer from the adaptive schedule. Failures are sorted by type:
+
+- 429: the whole app's budget pauses for Retry-After; the user goes first when it resumes;
+- 401: the cached access token is dropped and the user is polled again at once, once;
+- 5xx, timeouts, tokens unavailable: this user alone backs off, with jitter;
+- other refusals from Spotify: this user is tried again only rarely;
+- not connected or needing re-authorisation: the user is no longer polled until its
+  connection state changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from backbeat.spotify import (
+    AccessTokenRejected,
+    PermanentSpotifyError,
+    RateLimited,
+    SpotifyError,
+    TransientSpotifyError,
+)
+from backbeat.watcher.domain.backoff import Backoff
+from backbeat.watcher.domain.rate_budget import RateBudgets
+from backbeat.watcher.domain.schedule import PollIntervals, next_poll_delay
+from backbeat.watcher.domain.snapshot import RecentPlay
+from backbeat.watcher.domain.timeline import (
+    Observation,
+    WatchState,
+    catch_up_cursor,
+    needs_catch_up,
+    observe,
+)
+from backbeat.watcher.domain.timers import TimerHeap
+from backbeat.watcher.workers.access_tokens import (
+    AccessTokenSource,
+    TokensTryLater,
+    UserNeedsReauth,
+    UserNotConnected,
+)
+from backbeat.watcher.workers.clock import Clock
+from backbeat.watcher.workers.metrics import WatcherMetrics
+from backbeat.watcher.workers.spotify_reader import PlaybackReader
+
+log = logging.getLogger(__name__)
+
+# Where users of a connection that names no Spotify app draw from.
+DEFAULT_APP = "default"
+
+# Publishes an observation's events and state; False when the user's partition is not ours.
+EventSink = Callable[["WatchedUser", Observation], bool]
+
+
+@dataclass(slots=True)
+class WatchedUser:
+    user_id: str
+    partition: int
+    spotify_app: str
+    connected_since_ms: int
+    state: WatchState
+    failures: int = 0
+    token_retried: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerPolicy:
+    intervals: PollIntervals = field(default_factory=PollIntervals)
+    backoff: Backoff = field(default_factory=Backoff)
+    max_in_flight: int = 64
+    catch_up_after_s: float = 90.0
+    default_retry_after_s: float = 5.0
+    permanent_failure_retry_s: float = 900.0
+
+
+class PollScheduler:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        reader: PlaybackReader,
+        tokens: AccessTokenSource,
+        sink: EventSink,
+        budgets: RateBudgets,
+        policy: SchedulerPolicy,
+        metrics: WatcherMetrics,
+        rng: random.Random | None = None,
+        on_unwatched: Callable[[WatchedUser], None] | None = None,
+    ) -> None:
+        self._on_unwatched = on_unwatched
+        self._clock = clock
+        self._reader = reader
+        self._tokens = tokens
+        self._sink = sink
+        self._budgets = budgets
+        self._policy = policy
+        self._metrics = metrics
+        self._rng = rng or random.Random()
+        self._users: dict[str, WatchedUser] = {}
+        self._timers: TimerHeap[str] = TimerHeap()
+        # Due users waiting for their app's budget, per app, in due order.
+        self._ready: dict[str, deque[tuple[str, float]]] = {}
+        self._queued: set[str] = set()
+        self._polling: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self.polls_started = 0
+
+    # -- who is watched ------------------------------------------------------------------
+
+    @property
+    def users(self) -> dict[str, WatchedUser]:
+        return self._users
+
+    def watch(self, user: WatchedUser) -> None:
+        """Start watching ``user`` (or update what is known of a watched one)."""
+        existing = self._users.get(user.user_id)
+        if existing is not None:
+            existing.partition = user.partition
+            existing.spotify_app = user.spotify_app
+            existing.connected_since_ms = user.connected_since_ms
+            return
+        self._users[user.user_id] = user
+        # Spread a newly assigned crowd over one active interval rather than a burst.
+        first = self._clock.now() + self._rng.random() * self._policy.intervals.active_s
+        self._timers.schedule(user.user_id, first)
+        self._metrics.users_owned.set(len(self._users))
+        self._wake.set()
+
+    def unwatch(self, user_id: str) -> None:
+        """Stop watching; a poll in flight finishes but its outcome is dropped."""
+        user = self._users.pop(user_id, None)
+        if user is None:
+            return
+        if self._on_unwatched is not None:
+            self._on_unwatched(user)
+        self._timers.cancel(user_id)
+        self._tokens.invalidate(user_id)
+        self._metrics.users_owned.set(len(self._users))
+
+    def unwatch_partitions(self, partitions: Iterable[int]) -> None:
+        gone = set(partitions)
+        for user in [u for u in self._users.values() if u.partition in gone]:
+            self.unwatch(user.user_id)
+
+    def behind_s(self) -> float:
+        """How long the most overdue poll has been waiting."""
+        now = self._clock.now()
+        oldest = [queue[0][1] for queue in self._ready.values() if queue]
+        next_due = self._timers.next_due()
+        if next_due is not None:
+            oldest.append(next_due)
+        return max(0.0, now - min(oldest)) if oldest else 0.0
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self._wake.clear()
+                now = self._clock.now()
+                for user_id, due in self._timers.pop_due(now):
+                    user = self._users.get(user_id)
+                    if user is None:
+                        continue
+                    self._ready.setdefault(user.spotify_app, deque()).append((user_id, due))
+                    self._queued.add(user_id)
+                wake_at = self._dispatch(now)
+                next_due = self._timers.next_due()
+                if next_due is not None:
+                    wake_at = next_due if wake_at is None else min(wake_at, next_due)
+                await self._clock.wait(wake_at, self._wake, idle=not self._polling)
+        finally:
+            for task in list(self._polling.values()):
+                task.cancel()
+            await asyncio.gather(*list(self._polling.values()), return_exceptions=True)
+
+    def _dispatch(self, now: float) -> float | None:
+        """Start what the budgets and the in-flight bound allow; returns when a budget that
+        holds waiting users frees up (None if none is waiting on a budget)."""
+        budget_wake: float | None = None
+        for app, queue in self._ready.items():
+            budget = self._budgets.of(app)
+            while queue and len(self._polling) < self._policy.max_in_flight:
+                user_id, due = queue[0]
+                if user_id not in self._users or user_id in self._polling:
+                    queue.popleft()
+                    self._queued.discard(user_id)
+                    continue
+                if not budget.try_take(now):
+                    ready_at = budget.ready_at(now)
+                    budget_wake = ready_at if budget_wake is None else min(budget_wake, ready_at)
+                    break
+                queue.popleft()
+                self._queued.discard(user_id)
+                self._start_poll(self._users[user_id], due, now)
+        return budget_wake
+
+    def _start_poll(self, user: WatchedUser, due: float, now: float) -> None:
+        self._metrics.schedule_lag.observe(max(0.0, now - due))
+        self.polls_started += 1
+        task = asyncio.create_task(self._poll(user, due), name=f"watcher-poll-{user.user_id}")
+        self._polling[user.user_id] = task
+        self._metrics.in_flight.set(len(self._polling))
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._polling.pop(user.user_id, None)
+            self._metrics.in_flight.set(len(self._polling))
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    # -- one poll ------------------------------------------------------------------------
+
+    def _reschedule(self, user: WatchedUser, delay_s: float) -> None:
+        if self._users.get(user.user_id) is user:
+            self._timers.schedule(user.user_id, self._clock.now() + max(0.0, delay_s))
+
+    def _back_off(self, user: WatchedUser, at_least_s: float = 0.0) -> None:
+        user.failures += 1
+        delay = self._policy.backoff.delay_s(user.failures, self._rng.random())
+        self._reschedule(user, max(delay, at_least_s))
+
+    async def _poll(self, user: WatchedUser, due: float) -> None:
+        outcome = "ok"
+        try:
+            observation = await self._observe(user)
+        except RateLimited as limited:
+            outcome = "rate_limited"
+            self._metrics.rate_limited.inc()
+            wait = limited.retry_after
+            if wait is None:
+                wait = self._policy.default_retry_after_s
+            now = self._clock.now()
+            budget = self._budgets.of(user.spotify_app)
+            budget.pause(now, wait)
+            log.warning("rate limited", extra={"spotify_app": user.spotify_app, "wait_s": wait})
+            # Not the user's fault: first in line when the budget resumes.
+            self._reschedule(user, budget.paused_until - now)
+        except AccessTokenRejected:
+            outcome = "token_rejected"
+            self._tokens.invalidate(user.user_id)
+            if user.token_retried:
+                self._back_off(user)
+            else:
+                user.token_retried = True
+                self._reschedule(user, 0.0)
+        except TransientSpotifyError as error:
+            outcome = "transient"
+            log.info("poll failed", extra={"user_id": user.user_id, "error": repr(error)})
+            self._back_off(user)
+        except (PermanentSpotifyError, SpotifyError) as error:
+            outcome = "permanent"
+            log.warning("poll refused", extra={"user_id": user.user_id, "error": repr(error)})
+            self._reschedule(user, self._policy.permanent_failure_retry_s)
+        except (UserNotConnected, UserNeedsReauth) as refused:
+            # Skipped until a new connection state for the user arrives.
+            outcome = "not_connected" if isinstance(refused, UserNotConnected) else "needs_reauth"
+            log.info("user not pollable", extra={"user_id": user.user_id, "reason": outcome})
+            self.unwatch(user.user_id)
+        except TokensTryLater as later:
+            outcome = "tokens_unavailable"
+            self._back_off(user, later.retry_after_s or 0.0)
+        else:
+            self._accept(user, observation)
+        finally:
+            self._metrics.polls.labels(outcome).inc()
+
+    async def _observe(self, user: WatchedUser) -> Observation:
+        token = await self._tokens.access_token(user.user_id)
+        snapshot = await self._reader.playback(token)
+        recent: list[RecentPlay] = []
+        if needs_catch_up(
+            user.state,
+            snapshot,
+            user.connected_since_ms,
+            int(self._policy.catch_up_after_s * 1000),
+        ):
+            self._metrics.catch_ups.inc()
+            cursor = catch_up_cursor(user.state, user.connected_since_ms)
+            recent = await self._reader.plays_after(token, cursor)
+        return observe(user.state, snapshot, recent)
+
+    def _accept(self, user: WatchedUser, observation: Observation) -> None:
+        if self._users.get(user.user_id) is not user:
+            return  # unwatched while the poll was out: the new owner starts from the changelog
+        if observation.events and not self._sink(user, observation):
+            self.unwatch(user.user_id)
+            return
+        user.state = observation.state
+        user.failures = 0
+        user.token_retried = False
+        snapshot = observation.state.snapshot
+        assert snapshot is not None
+        delay = next_poll_delay(
+            self._policy.intervals,
+            snapshot,
+            observation.state.last_active_at_ms,
+            self._rng.random(),
+        )
+        self._reschedule(user, delay)

@@ -1,0 +1,251 @@
+"""The running watcher: Kafka ownership, the poll scheduler and the publisher wired together.
+
+The collaborators that reach outside (the clock, the Spotify reader, the access-token
+source) can be handed in; by default they are the real ones built from the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from datetime import datetime
+
+import httpx
+
+from backbeat.authn.service_tokens import ServiceTokenAuth, ServiceTokenClient
+from backbeat.events.connections import ConnectionState
+from backbeat.runtime.kafka import TopicSpec, ensure_topics
+from backbeat.spotify import SpotifyClient, SpotifySettings
+from backbeat.watcher.domain.rate_budget import RateBudgets
+from backbeat.watcher.domain.timeline import Observation, WatchState
+from backbeat.watcher.settings import WatcherSettings
+from backbeat.watcher.workers.access_tokens import AccessTokenSource, TokensServiceAccessTokens
+from backbeat.watcher.workers.clock import Clock, RealClock
+from backbeat.watcher.workers.metrics import WatcherMetrics
+from backbeat.watcher.workers.ownership import (
+    ConnectionOwnership,
+    partition_count,
+    pollable,
+)
+from backbeat.watcher.workers.publisher import Publisher
+from backbeat.watcher.workers.scheduler import (
+    DEFAULT_APP,
+    PollScheduler,
+    SchedulerPolicy,
+    WatchedUser,
+)
+from backbeat.watcher.workers.spotify_reader import PlaybackReader, SpotifyPlaybackReader
+from backbeat.watcher.workers.state_store import restore_states
+
+log = logging.getLogger(__name__)
+
+# The tokens service creates this topic with this many partitions; the watcher only creates
+# it when it starts first.
+CONNECTIONS_PARTITIONS = 12
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class Watcher:
+    def __init__(
+        self,
+        settings: WatcherSettings,
+        *,
+        clock: Clock | None = None,
+        reader: PlaybackReader | None = None,
+        tokens: AccessTokenSource | None = None,
+        metrics: WatcherMetrics | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or RealClock()
+        self.metrics = metrics or WatcherMetrics()
+        self._closers: list[httpx.AsyncClient | SpotifyClient | ServiceTokenClient] = []
+        if reader is None:
+            spotify = SpotifyClient(
+                SpotifySettings(
+                    # The watcher reads the Web API with users' own tokens; the app's
+                    # credentials stay with the tokens service.
+                    client_id=settings.client_id,
+                    redirect_uri=settings.spotify_accounts_url,
+                    accounts_base_url=settings.spotify_accounts_url,
+                    api_base_url=settings.spotify_api_url,
+                    timeout_s=settings.spotify_timeout_s,
+                    max_connections=settings.max_in_flight,
+                )
+            )
+            self._closers.append(spotify)
+            reader = SpotifyPlaybackReader(spotify, self.clock.wall_ms)
+        if tokens is None:
+            service_tokens = ServiceTokenClient(
+                settings.auth_token_url,
+                client_id=settings.client_id,
+                client_secret=settings.client_secret.get_secret_value(),
+                audience=settings.tokens_audience,
+                scopes=[settings.tokens_scope],
+            )
+            http = httpx.AsyncClient(
+                auth=ServiceTokenAuth(service_tokens),
+                timeout=httpx.Timeout(5.0),
+                limits=httpx.Limits(max_connections=settings.max_in_flight),
+            )
+            self._closers += [http, service_tokens]
+            tokens = TokensServiceAccessTokens(
+                settings.tokens_url, http, margin_s=settings.access_token_margin_s
+            )
+        self.publisher = Publisher(
+            settings.kafka_bootstrap,
+            events_topic=settings.events_topic,
+            state_topic=settings.state_topic,
+            transactional_id_prefix=settings.transactional_id_prefix,
+            commit_interval_s=settings.commit_interval_ms / 1000,
+            metrics=self.metrics,
+            on_fenced=self._fenced,
+        )
+        self.scheduler = PollScheduler(
+            clock=self.clock,
+            reader=reader,
+            tokens=tokens,
+            sink=self._publish,
+            budgets=RateBudgets(settings.rate_budget_per_s, settings.rate_budget_burst),
+            policy=SchedulerPolicy(
+                intervals=settings.poll_intervals(),
+                backoff=settings.backoff(),
+                max_in_flight=settings.max_in_flight,
+                catch_up_after_s=settings.catch_up_after_s,
+                default_retry_after_s=settings.default_retry_after_s,
+                permanent_failure_retry_s=settings.permanent_failure_retry_s,
+            ),
+            metrics=self.metrics,
+            rng=rng,
+            on_unwatched=self._park,
+        )
+        self.ownership = ConnectionOwnership(
+            settings.kafka_bootstrap,
+            topic=settings.connections_topic,
+            group=settings.consumer_group,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            on_assigned=self._assigned,
+            on_revoked=self._revoked,
+            on_connection=self._connection,
+        )
+        # The last known state of each user of an owned partition who is not being polled
+        # (not yet connected, needing re-authorisation): a reconnection continues from it.
+        self._parked: dict[int, dict[str, WatchState]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        await ensure_topics(
+            s.kafka_bootstrap,
+            [
+                TopicSpec(s.connections_topic, partitions=CONNECTIONS_PARTITIONS, compacted=True),
+                TopicSpec(s.events_topic, partitions=s.events_partitions),
+            ],
+        )
+        partitions = await partition_count(s.kafka_bootstrap, s.connections_topic)
+        await ensure_topics(
+            s.kafka_bootstrap, [TopicSpec(s.state_topic, partitions=partitions, compacted=True)]
+        )
+        state_partitions = await partition_count(s.kafka_bootstrap, s.state_topic)
+        if state_partitions < partitions:
+            raise RuntimeError(
+                f"{s.state_topic} has {state_partitions} partitions, fewer than the "
+                f"{partitions} of {s.connections_topic}"
+            )
+        await self.ownership.start()
+        self.ownership.join()
+        self._tasks = [
+            asyncio.create_task(self.scheduler.run(), name="watcher-scheduler"),
+            asyncio.create_task(self.ownership.run(), name="watcher-ownership"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop polling, commit what is pending, leave the group."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.scheduler.unwatch_partitions(list(self.ownership.owned))
+        await self.publisher.close_all()
+        await self.ownership.stop()
+        for closer in self._closers:
+            await closer.aclose()
+
+    def running(self) -> bool:
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
+    async def check_ready(self) -> None:
+        """Raise when the watcher has stopped working or its schedule runs late."""
+        for task in self._tasks:
+            if task.done():
+                raise RuntimeError(f"{task.get_name()} stopped")
+        if not self._tasks:
+            raise RuntimeError("not started")
+        behind = self.scheduler.behind_s()
+        if behind > self.settings.ready_max_lag_s:
+            raise RuntimeError(f"scheduler {behind:.1f} s behind")
+
+    # -- ownership -----------------------------------------------------------------------
+
+    async def _assigned(self, partitions: list[int]) -> None:
+        # Fence the previous owners first: their open transactions are aborted, so the
+        # changelog read next holds exactly what was published.
+        await asyncio.gather(*(self.publisher.open(p) for p in partitions))
+        states = await restore_states(
+            self.settings.kafka_bootstrap, self.settings.state_topic, partitions
+        )
+        for partition in partitions:
+            self._parked[partition] = states[partition]
+        self.metrics.partitions_owned.set(len(self._parked))
+
+    async def _revoked(self, partitions: list[int]) -> None:
+        self.scheduler.unwatch_partitions(partitions)
+        await asyncio.gather(*(self.publisher.close(p) for p in partitions))
+        for partition in partitions:
+            self._parked.pop(partition, None)
+        self.metrics.partitions_owned.set(len(self._parked))
+
+    def _fenced(self, partition: int) -> None:
+        log.warning("partition fenced: no longer watching it", extra={"partition": partition})
+        self.scheduler.unwatch_partitions([partition])
+        self._parked.pop(partition, None)
+
+    def _connection(self, partition: int, user_id: str, state: ConnectionState | None) -> None:
+        parked = self._parked.get(partition)
+        if parked is None:
+            return
+        if not pollable(state):
+            self.scheduler.unwatch(user_id)
+            return
+        assert state is not None
+        user = self.scheduler.users.get(user_id)
+        since_ms = _ms(state.since)
+        app = state.spotify_client_id or DEFAULT_APP
+        if user is None:
+            user = WatchedUser(
+                user_id=user_id,
+                partition=partition,
+                spotify_app=app,
+                connected_since_ms=since_ms,
+                state=parked.pop(user_id) if user_id in parked else WatchState(user_id),
+            )
+        else:
+            user = WatchedUser(user_id, partition, app, since_ms, user.state)
+        self.scheduler.watch(user)
+
+    def _park(self, user: WatchedUser) -> None:
+        parked = self._parked.get(user.partition)
+        if parked is not None:
+            parked[user.user_id] = user.state
+
+    def _publish(self, user: WatchedUser, observation: Observation) -> bool:
+        return self.publisher.publish(user.partition, user.user_id, observation)
