@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import pytest
@@ -18,6 +19,7 @@ from backbeat.playback.store.projection import BatchOutcome, PlaybackProjection
 from backbeat.playback.store.queries import history
 from backbeat.playback.store.tables import processed_events
 from backbeat.runtime.database import Database
+from backbeat.runtime.kafka import create_producer
 from tests.playback.integration.harness import (
     all_committed,
     eventually,
@@ -205,3 +207,42 @@ async def test_a_deleted_users_playback_data_is_erased(
         alice.user_id: [],
         bob.user_id: ["track-2"],
     }
+
+
+async def test_events_of_an_aborted_transaction_never_reach_the_history(
+    database: Database, settings: PlaybackSettings, unique: str
+) -> None:
+    # The watcher publishes in transactions; one that aborts is retried with the same ids,
+    # and what it had sent before aborting must never count.
+    aborted, kept = Listener(f"aborted-{unique}"), Listener(f"kept-{unique}")
+    aborted.listen_through(track(1)).stop()
+    kept.listen_through(track(2)).stop()
+    producer = create_producer(
+        settings.kafka_bootstrap, client_id=f"tx-{unique}", transactional_id=f"tx-{unique}"
+    )
+    await producer.start()
+    try:
+        for listener, fails in ((aborted, True), (kept, False)):
+            with contextlib.suppress(RuntimeError):
+                async with producer.transaction():
+                    for event in listener.events:
+                        key, value, headers = to_kafka(
+                            playback_event(event.data, event_id=event.event_id)
+                        )
+                        await (
+                            await producer.send(
+                                settings.events_topic, key=key, value=value, headers=headers
+                            )
+                        )
+                    if fails:
+                        raise RuntimeError("the batch could not be completed")
+    finally:
+        await producer.stop()
+
+    async def kept_is_applied() -> bool:
+        return (await plays_per_user(database, [kept]))[kept.user_id] == ["track-2"]
+
+    async with running_consumers(settings, database):
+        await eventually(kept_is_applied)
+        await asyncio.sleep(1.0)  # any later batch would have arrived by now
+    assert (await plays_per_user(database, [aborted]))[aborted.user_id] == []

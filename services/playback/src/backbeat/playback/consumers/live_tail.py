@@ -81,6 +81,8 @@ class LiveTail:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
+            # The watcher publishes in transactions: an aborted one's events never happened.
+            isolation_level="read_committed",
             # An idle fetch returns after this long; a record is returned as soon as it exists.
             fetch_max_wait_ms=200,
         )

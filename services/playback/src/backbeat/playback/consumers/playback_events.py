@@ -201,6 +201,8 @@ def subscribe_playback_events(
         group_id=group_id,
         # A new group starts at the beginning: no event is left out of the projection.
         auto_offset_reset="earliest",
+        # The watcher publishes in transactions: an aborted one's events never happened.
+        isolation_level="read_committed",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
