@@ -79,7 +79,7 @@ def must_be_set(field_name: str, default: object) -> bool:
 
 def test_every_setting_a_service_reads_that_cannot_default_in_a_container_is_set() -> None:
     services = backbeat_services()
-    assert {"auth", "tokens", "playback"} <= set(services)
+    assert {"auth", "tokens", "playback", "watcher", "gateway"} <= set(services)
     for name, service in services.items():
         settings = settings_class(service["labels"]["dev.backbeat.settings"])
         prefix = settings.model_config["env_prefix"]
