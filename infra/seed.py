@@ -44,23 +44,22 @@ def main() -> int:
         if not answers(TOKENS):
             print("seed: the tokens service is not running; Spotify not connected")
             return 0
-        status = http.get(f"{tokens}/api/spotify/connection", headers=user).json()["status"]
-        if status != "connected":
-            listeners = http.get(f"{FAKE}/_control/simulation").json()["simulated_user_ids"]
-            if not listeners:
-                print("seed: the Spotify fake has no simulated listeners", file=sys.stderr)
-                return 1
-            started = http.post(f"{tokens}/api/spotify/connect", headers=user)
-            started.raise_for_status()
-            authorize = urlsplit(started.json()["authorize_url"])
-            consent = http.get(f"{FAKE}/authorize?{authorize.query}&fake_user={listeners[0]}")
-            back = urlsplit(consent.headers["location"])
-            done = http.get(f"{tokens}/api/spotify/callback?{back.query}")
-            if "spotify=connected" not in done.headers.get("location", ""):
-                print(f"seed: connecting Spotify failed: {done.headers}", file=sys.stderr)
-                return 1
-            status = "connected"
-    print(f"seed: demo user {EMAIL} (password {PASSWORD}), Spotify {status}")
+        # Always (re)connect: the fake keeps its grants in memory, so credentials stored before
+        # it last started no longer work there.
+        listeners = http.get(f"{FAKE}/_control/simulation").json()["simulated_user_ids"]
+        if not listeners:
+            print("seed: the Spotify fake has no simulated listeners", file=sys.stderr)
+            return 1
+        started = http.post(f"{tokens}/api/spotify/connect", headers=user)
+        started.raise_for_status()
+        authorize = urlsplit(started.json()["authorize_url"])
+        consent = http.get(f"{FAKE}/authorize?{authorize.query}&fake_user={listeners[0]}")
+        back = urlsplit(consent.headers["location"])
+        done = http.get(f"{tokens}/api/spotify/callback?{back.query}")
+        if "spotify=connected" not in done.headers.get("location", ""):
+            print(f"seed: connecting Spotify failed: {done.headers}", file=sys.stderr)
+            return 1
+    print(f"seed: demo user {EMAIL} (password {PASSWORD}), Spotify connected as {listeners[0]}")
     return 0
 
 
