@@ -26,6 +26,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
 from backbeat.authn.testing import TokenForge
 from backbeat.events.cloudevents import to_kafka
 from backbeat.events.playback import (
@@ -38,7 +41,7 @@ from backbeat.events.playback import (
 )
 from backbeat.playback.consumers.runtime import topic_specs
 from backbeat.playback.settings import PlaybackSettings
-from backbeat.runtime.kafka import create_producer, ensure_topics
+from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
 from backbeat.runtime.testing import ServiceProcess, StaticJson, free_port
 
 TARGET_P99_MS = 100.0
@@ -105,6 +108,90 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+async def publish_events(
+    producer: AIOKafkaProducer,
+    topic: str,
+    users: list[str],
+    rounds: int,
+    rate: float,
+    published: dict[tuple[str, int], float],
+) -> None:
+    """Publish ``rounds`` events per user at a steady ``rate``, noting when each was handed over."""
+    interval = 1 / rate
+    next_at = time.perf_counter()
+    for sequence in range(1, rounds + 1):
+        for user in users:
+            data = PlaybackEventData(
+                kind=PlaybackEventKind.PAUSED if sequence % 2 else PlaybackEventKind.RESUMED,
+                user_id=user,
+                sequence=sequence,
+                track=TRACK,
+                progress_ms=1_000 * sequence,
+                is_playing=sequence % 2 == 0,
+                device=DEVICE,
+                observed_at=datetime.now(UTC),
+            )
+            key, value, headers = to_kafka(playback_event(data))
+            next_at += interval
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            published[(user, sequence)] = time.perf_counter()
+            await producer.send(topic, key=key, value=value, headers=headers)
+    await producer.flush()
+
+
+async def raw_consume_latencies(
+    settings: PlaybackSettings, users: list[str], rounds: int, rate: float, budget_s: float
+) -> list[float]:
+    """The floor: the same events at the same rate, read straight from Kafka by a consumer in
+    this process (no service, no HTTP), publish-to-read in milliseconds."""
+    topic = f"{settings.events_topic}.raw"
+    await ensure_topics(
+        settings.kafka_bootstrap, [TopicSpec(topic, partitions=settings.events_partitions)]
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        fetch_max_wait_ms=200,
+    )
+    await consumer.start()
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    for partition in partitions:
+        await consumer.position(partition)
+    producer = create_producer(settings.kafka_bootstrap, client_id="bench-raw", linger_ms=0)
+    await producer.start()
+    published: dict[tuple[str, int], float] = {}
+    latencies: list[float] = []
+    expected = len(users) * rounds
+
+    async def read() -> None:
+        while len(latencies) < expected:
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                now = time.perf_counter()
+                for record in records:
+                    data = orjson.loads(record.value or b"{}")
+                    sent = published.get((data["user_id"], data["sequence"]))
+                    if sent is not None:
+                        latencies.append((now - sent) * 1000)
+
+    reader = asyncio.create_task(read())
+    try:
+        await asyncio.wait_for(
+            publish_events(producer, topic, users, rounds, rate, published), budget_s
+        )
+        await asyncio.wait_for(reader, 30)
+    finally:
+        reader.cancel()
+        await producer.stop()
+        await consumer.stop()
+    return latencies
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000)
@@ -165,35 +252,12 @@ async def main() -> None:
             readers = [asyncio.create_task(client.read()) for client in clients]
             print(f"{len(clients)} streams open in {connect_s:.1f} s", file=sys.stderr)
 
-            async def publish_all() -> None:
-                interval = 1 / args.rate
-                next_at = time.perf_counter()
-                for sequence in range(1, args.rounds + 1):
-                    for user in users:
-                        data = PlaybackEventData(
-                            kind=PlaybackEventKind.PAUSED
-                            if sequence % 2
-                            else PlaybackEventKind.RESUMED,
-                            user_id=user,
-                            sequence=sequence,
-                            track=TRACK,
-                            progress_ms=1_000 * sequence,
-                            is_playing=sequence % 2 == 0,
-                            device=DEVICE,
-                            observed_at=datetime.now(UTC),
-                        )
-                        key, value, headers = to_kafka(playback_event(data))
-                        next_at += interval
-                        delay = next_at - time.perf_counter()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                        published[(user, sequence)] = time.perf_counter()
-                        await producer.send(
-                            settings.events_topic, key=key, value=value, headers=headers
-                        )
-                await producer.flush()
-
-            await asyncio.wait_for(publish_all(), args.timeout)
+            await asyncio.wait_for(
+                publish_events(
+                    producer, settings.events_topic, users, args.rounds, args.rate, published
+                ),
+                args.timeout,
+            )
             # Stragglers get a few seconds; what has not arrived by then counts as lost.
             deadline = time.monotonic() + 30
             expected = args.users * args.rounds
@@ -213,6 +277,8 @@ async def main() -> None:
 
     latencies = [ms for client in clients for ms in client.latencies_ms]
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    raw = await raw_consume_latencies(settings, users, args.rounds, args.rate, args.timeout)
+    raw_p50, raw_p99 = percentile(raw, 0.5), percentile(raw, 0.99)
     print(f"p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(latencies)} events", file=sys.stderr)
     print(
         json.dumps(
@@ -230,8 +296,17 @@ async def main() -> None:
                     "mean_ms": round(statistics.fmean(latencies), 1),
                     "consumer_group_running": args.consume,
                 },
-                "baseline": {"target_p99_ms": TARGET_P99_MS},
-                "ratio": {"p99_to_target": round(p99 / TARGET_P99_MS, 2)},
+                "baseline": {
+                    "raw_kafka_p50_ms": round(raw_p50, 1),
+                    "raw_kafka_p99_ms": round(raw_p99, 1),
+                    "raw_kafka_events_read": len(raw),
+                    "target_p99_ms": TARGET_P99_MS,
+                },
+                "ratio": {
+                    "p50_to_raw_kafka": round(p50 / raw_p50, 2),
+                    "p99_to_raw_kafka": round(p99 / raw_p99, 2),
+                    "p99_to_target": round(p99 / TARGET_P99_MS, 2),
+                },
             }
         )
     )

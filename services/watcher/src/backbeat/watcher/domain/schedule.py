@@ -49,7 +49,11 @@ def next_poll_delay(
                 # Jitter only ever delays this poll: an early one would see the old track.
                 late = intervals.near_end_margin_s * spread
                 return max(intervals.minimum_s, until_end + late)
-        base = intervals.active_s
+        # While music plays, jitter only ever shortens the interval: a playing user is never
+        # polled less often than the active interval, so an unpredicted change (a skip) is
+        # seen at least as soon as a fixed poll at that interval would see it.
+        early = intervals.active_s * intervals.jitter * spread
+        return max(intervals.minimum_s, intervals.active_s - early)
     elif snapshot.active:
         base = intervals.paused_s
     else:
