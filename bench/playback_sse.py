@@ -158,7 +158,8 @@ async def raw_consume_latencies(
         fetch_max_wait_ms=200,
     )
     await consumer.start()
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    # Created just above with this many partitions.
+    partitions = [TopicPartition(topic, p) for p in range(settings.events_partitions)]
     consumer.assign(partitions)
     await consumer.seek_to_end(*partitions)
     for partition in partitions:
