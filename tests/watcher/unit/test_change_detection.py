@@ -102,3 +102,14 @@ def test_an_ad_between_tracks_ends_one_and_starts_the_next() -> None:
     ad = PlaybackSnapshot(observed_at_ms=T0 + 5_000, active=True, is_playing=True)
     assert kinds(playing(0, A, 197), ad) == [Kind.TRACK_ENDED]
     assert kinds(ad, playing(35, B, 3)) == [Kind.TRACK_STARTED]
+
+
+def test_a_single_track_album_that_finished_ends_its_play_instead_of_pausing() -> None:
+    # The last (here: only) track ran out and Spotify parked it at 0:00, paused: the play
+    # ended; nothing new started.
+    assert kinds(playing(0, A, 190), playing(12, A, 0, is_playing=False)) == [Kind.TRACK_ENDED]
+    # The same parked state without time to reach the end is a pause and a seek back.
+    assert kinds(playing(0, A, 100), playing(3, A, 0, is_playing=False)) == [
+        Kind.SEEKED,
+        Kind.PAUSED,
+    ]

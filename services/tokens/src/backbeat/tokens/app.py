@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from backbeat.authn.dependencies import install_verifier
 from backbeat.authn.keys import JwksCache, KeySource
 from backbeat.authn.verifier import TokenVerifier
-from backbeat.events import topics
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import TopicSpec, kafka_ping
@@ -64,7 +63,13 @@ def create_app(
         outbox,
         bootstrap=settings.kafka_bootstrap,
         client_id="backbeat-tokens-outbox",
-        topics=[TopicSpec(topics.SPOTIFY_CONNECTIONS, partitions=12, compacted=True)],
+        topics=[
+            TopicSpec(
+                settings.connections_topic,
+                partitions=settings.connections_partitions,
+                compacted=True,
+            )
+        ],
     )
 
     @asynccontextmanager
@@ -98,6 +103,7 @@ def create_app(
         policy=policy,
         lease=timedelta(seconds=settings.refresh_lease_s),
         warm_cache=timedelta(seconds=settings.handout_cache_s),
+        connections_topic=settings.connections_topic,
     )
     app.state.connect_flow = ConnectFlow(
         database,
@@ -106,6 +112,7 @@ def create_app(
         scopes=tuple(settings.spotify_scopes.split()),
         state_ttl=timedelta(seconds=settings.connect_state_ttl_s),
         authorize_base_url=settings.spotify_authorize_url,
+        connections_topic=settings.connections_topic,
     )
     install_verifier(
         app,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
+from backbeat.events import topics
 from backbeat.runtime.settings import ServiceSettings, service_config
 
 # Development only: the settings validator refuses these outside development and test.
@@ -15,6 +16,8 @@ class TokensSettings(ServiceSettings):
     model_config = service_config("TOKENS")
 
     port: int = 8002
+    connections_topic: str = topics.SPOTIFY_CONNECTIONS
+    connections_partitions: int = 12
     database_url: str = (
         "postgresql+asyncpg://tokens:backbeat-dev-tokens@127.0.0.1:5432/tokens?ssl=disable"
     )

@@ -81,7 +81,12 @@ def user_router() -> APIRouter:
 
     @router.delete("/connection", status_code=204, responses=AUTH_PROBLEMS)
     async def disconnect(request: Request, user: User) -> Response:
-        await remove_connection(request.app.state.database, str(user.user_id), now=now())
+        await remove_connection(
+            request.app.state.database,
+            str(user.user_id),
+            now=now(),
+            topic=request.app.state.settings.connections_topic,
+        )
         request.app.state.dispenser.forget(str(user.user_id))
         return Response(status_code=204)
 

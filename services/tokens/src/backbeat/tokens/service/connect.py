@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
+from backbeat.events import topics
 from backbeat.runtime.database import Database
 from backbeat.spotify.authorization import PkcePair, authorize_url, new_state
 from backbeat.spotify.client import SpotifyClient
@@ -38,6 +39,7 @@ class ConnectFlow:
     state_ttl: timedelta
     # Base URL of /authorize as browsers see it; None: the client's accounts base URL.
     authorize_base_url: str | None = None
+    connections_topic: str = topics.SPOTIFY_CONNECTIONS
 
     async def start(self, user_id: str, now: datetime) -> str:
         """Remember a new state and PKCE verifier for ``user_id``; the authorize URL."""
@@ -104,5 +106,6 @@ class ConnectFlow:
             spotify_client_id=self.spotify.settings.client_id,
             grant=grant,
             now=now,
+            topic=self.connections_topic,
         )
         return str(row.user_id)

@@ -30,6 +30,7 @@ async def store_connection(
     spotify_client_id: str,
     grant: TokenGrant,
     now: datetime,
+    topic: str = topics.SPOTIFY_CONNECTIONS,
 ) -> ConnectionState:
     """Save (or replace) the user's credentials and publish ``connected``."""
     if grant.refresh_token is None:
@@ -69,11 +70,13 @@ async def store_connection(
             .values(user_id=user_id, **values)
             .on_conflict_do_update(index_elements=[credentials.c.user_id], set_=values)
         )
-        await enqueue(session, outbox, topics.SPOTIFY_CONNECTIONS, connection_event(state), user_id)
+        await enqueue(session, outbox, topic, connection_event(state), user_id)
     return state
 
 
-async def remove_connection(database: Database, user_id: str, *, now: datetime) -> bool:
+async def remove_connection(
+    database: Database, user_id: str, *, now: datetime, topic: str = topics.SPOTIFY_CONNECTIONS
+) -> bool:
     """Delete the user's credentials and publish ``disconnected``; False if there were none."""
     async with database.session() as session:
         result = await session.execute(delete(credentials).where(credentials.c.user_id == user_id))
@@ -82,5 +85,5 @@ async def remove_connection(database: Database, user_id: str, *, now: datetime) 
         state = ConnectionState(
             user_id=user_id, status=ConnectionStatus.DISCONNECTED, scopes=[], since=now
         )
-        await enqueue(session, outbox, topics.SPOTIFY_CONNECTIONS, connection_event(state), user_id)
+        await enqueue(session, outbox, topic, connection_event(state), user_id)
     return True

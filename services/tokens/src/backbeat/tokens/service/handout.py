@@ -75,6 +75,7 @@ class AccessTokenDispenser:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         warm_cache: timedelta = timedelta(seconds=5),
+        connections_topic: str = topics.SPOTIFY_CONNECTIONS,
     ) -> None:
         self.database = database
         self.keys = keys
@@ -86,6 +87,7 @@ class AccessTokenDispenser:
         self.clock = clock
         self.rng = rng or random.Random()
         self._in_flight: dict[str, asyncio.Task[AccessToken]] = {}
+        self.connections_topic = connections_topic
         self.audit = AuditTrail(database)
         # Recently read tokens, so a busy caller does not cost a database read per hand-out.
         # Another instance's disconnect or refresh is seen here within ``warm_cache``: Spotify
@@ -289,7 +291,7 @@ class AccessTokenDispenser:
                 since=now,
             )
             await enqueue(
-                session, outbox, topics.SPOTIFY_CONNECTIONS, connection_event(state), row.user_id
+                session, outbox, self.connections_topic, connection_event(state), row.user_id
             )
             await self._audit_in(session, self.instance_id, row.user_id, "refresh", "needs_reauth")
 

@@ -6,6 +6,8 @@ in the order they are published:
 - another track (or the first one) became current: ``track_ended`` for the one before, if it
   had been heard, then ``track_started`` for the new one unless it is merely cued (paused at
   0:00, as Spotify parks a finished album) — that one starts when it first plays;
+- the same track parked at 0:00 after its play ran out (the last track of an album) ends that
+  play and starts nothing;
 - the same track again from the start is a new play (``track_ended`` + ``track_started``):
   either it ran past its end and came round again (repeat-one), or its position jumped back
   to the start and Spotify's timestamp says the state changed with the position at zero
@@ -82,6 +84,16 @@ def is_new_play_of_same_track(previous: PlaybackSnapshot, current: PlaybackSnaps
     return jumped_back and near_start and _started_from_zero(current)
 
 
+def finished_and_parked(previous: PlaybackSnapshot, current: PlaybackSnapshot) -> bool:
+    """The play ran out and Spotify parked the same track at 0:00, paused (the end of an album
+    or playlist whose last track it was): the play ended, nothing new started."""
+    if not (_same_track(previous, current) and _heard(previous) and current.cued):
+        return False
+    assert previous.track is not None
+    expected = previous.progress + _elapsed_ms(previous, current)
+    return previous.is_playing and expected >= previous.track.duration_ms - SEEK_TOLERANCE_MS
+
+
 def _seeked(previous: PlaybackSnapshot, current: PlaybackSnapshot) -> bool:
     """The position is outside what the time between the observations explains."""
     elapsed = _elapsed_ms(previous, current)
@@ -118,6 +130,9 @@ def detect_changes(
             changes.append(PlaybackChange(PlaybackEventKind.TRACK_STARTED, current.track))
         return changes
 
+    if finished_and_parked(previous, current):
+        changes.append(PlaybackChange(PlaybackEventKind.TRACK_ENDED, previous.track))
+        return changes
     if previous.cued and _heard(current):
         # The parked track began to play: its play starts now.
         changes.append(PlaybackChange(PlaybackEventKind.TRACK_STARTED, current.track))
