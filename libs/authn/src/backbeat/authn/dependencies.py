@@ -41,18 +41,16 @@ def _unauthorized(reason: RejectReason, title: str, detail: str | None = None) -
     )
 
 
-async def current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """Whoever the request's bearer token speaks for, user or service."""
-    if credentials is None:
+async def principal_of(request: Request, token: str | None) -> Principal:
+    """Whoever ``token`` (the bearer credentials, None when absent) speaks for; the problem
+    details every refusal answers with. For routes that do not use FastAPI's dependencies."""
+    if not token:
         raise _unauthorized(RejectReason.MISSING_TOKEN, "A bearer token is required")
     verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
     if verifier is None:
         raise RuntimeError("install_verifier(app, verifier) was not called for this app")
     try:
-        return await verifier.verify(credentials.credentials)
+        return await verifier.verify(token)
     except TokenRejected as exc:
         raise _unauthorized(exc.reason, exc.title, exc.detail) from None
     except KeySetUnavailable:
@@ -62,6 +60,35 @@ async def current_principal(
             "Tokens cannot be checked right now",
             headers={"Retry-After": "5"},
         ) from None
+
+
+def bearer_token(request: Request) -> str | None:
+    """The credentials of an ``Authorization: Bearer`` header, or None."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def service_with(principal: Principal, scope: str) -> ServicePrincipal:
+    """``principal`` as a service holding ``scope``, or the 401/403 refusal."""
+    if not isinstance(principal, ServicePrincipal):
+        raise _unauthorized(RejectReason.WRONG_TOKEN_TYPE, "A service token is required")
+    if not principal.has_scope(scope):
+        raise ProblemError(
+            403,
+            "insufficient_scope",
+            "The service token lacks a required scope",
+            f"required scope: {scope}",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        )
+    return principal
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Whoever the request's bearer token speaks for, user or service."""
+    return await principal_of(request, credentials.credentials if credentials else None)
 
 
 async def current_user(
@@ -83,16 +110,6 @@ def require_service(scope: str) -> Callable[..., Awaitable[ServicePrincipal]]:
     async def service_with_scope(
         principal: Annotated[Principal, Depends(current_principal)],
     ) -> ServicePrincipal:
-        if not isinstance(principal, ServicePrincipal):
-            raise _unauthorized(RejectReason.WRONG_TOKEN_TYPE, "A service token is required")
-        if not principal.has_scope(scope):
-            raise ProblemError(
-                403,
-                "insufficient_scope",
-                "The service token lacks a required scope",
-                f"required scope: {scope}",
-                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
-            )
-        return principal
+        return service_with(principal, scope)
 
     return service_with_scope

@@ -20,7 +20,7 @@ from backbeat.runtime.kafka import TopicSpec, kafka_ping
 from backbeat.runtime.outbox import OutboxPublisher
 from backbeat.spotify.client import SpotifyClient
 from backbeat.spotify.settings import SpotifySettings
-from backbeat.tokens.api.routes import internal_router, user_router
+from backbeat.tokens.api.routes import handout_route, internal_router, user_router
 from backbeat.tokens.domain.refresh import RefreshPolicy
 from backbeat.tokens.domain.vault import KeyRing
 from backbeat.tokens.service.connect import ConnectFlow
@@ -124,5 +124,7 @@ def create_app(
         ),
     )
     app.include_router(user_router())
+    # The lean hand-out route first, so it answers; the FastAPI route documents it.
+    app.router.routes.insert(0, handout_route(settings.handout_scope))
     app.include_router(internal_router(settings.handout_scope))
     return app
