@@ -23,6 +23,8 @@ async def tokens_url(database_urls: dict[str, str]) -> str:
 async def tokens_db(tokens_url: str) -> AsyncIterator[Database]:
     db = Database(tokens_url)
     async with db.session() as session:
-        await session.execute(text("TRUNCATE spotify_credentials, connect_states, audit_log, outbox"))
+        await session.execute(
+            text("TRUNCATE spotify_credentials, connect_states, audit_log, outbox")
+        )
     yield db
     await db.dispose()
