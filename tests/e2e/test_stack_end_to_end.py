@@ -29,7 +29,7 @@ BOUND_S = WATCH_INTERVAL_S + 1.0
 
 
 @pytest.fixture(scope="module")
-def stack(database_urls: dict[str, str], kafka_bootstrap: str) -> Iterator[FullStack]:
+def whole_stack(database_urls: dict[str, str], kafka_bootstrap: str) -> Iterator[FullStack]:
     intervals = ("ACTIVE", "PAUSED", "IDLE", "LONG_IDLE")
     with full_stack(
         database_urls,
@@ -59,9 +59,9 @@ async def live_events(http: httpx.AsyncClient, account: Account) -> AsyncIterato
 
 
 async def test_a_listener_sees_what_they_play_live_pauses_it_and_finds_it_in_history(
-    stack: FullStack,
+    whole_stack: FullStack,
 ) -> None:
-    gateway, fake = stack.gateway.url, stack.fake.url
+    gateway, fake = whole_stack.gateway.url, whole_stack.fake.url
     account = await asyncio.to_thread(sign_up, gateway)
     spotify_user = await asyncio.to_thread(connect_spotify, gateway, fake, account)
     async with (
