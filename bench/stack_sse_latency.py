@@ -1,12 +1,26 @@
 """End-to-end delay from a playback change at the Spotify fake to the SSE message a browser
 receives through the gateway, at 1,000 users, with every service running as its own process.
 
-Measured on changes while music plays (a track change), after a warm-up in which every user
-starts playing. Baseline, measured in the same run over the same open streams: events published
-straight onto playback.events (no fake, no watcher); the difference is what polling Spotify
-costs. Prints one JSON line last; bounded in time; loopback only.
+Every user signs up and connects Spotify through the gateway, opens its live stream through the
+gateway and starts playing (warm-up, not measured: an idle player is polled slowly). Then, per
+round, every user's player changes track at the fake and the bench waits for each user's stream
+to show the new track; the delay is from the moment the fake accepted the change to the moment
+the frame was read off the socket. Baseline, same run, same open streams: one event per user
+published straight onto playback.events (no fake, no watcher: the cost of the pipeline behind
+the watcher); the difference is what polling Spotify costs, bounded by the watcher's active
+interval (5 s).
 
-    python bench/stack_sse_latency.py [--users 1000] [--changes 2]
+The streams are read by separate client processes over raw sockets (HTTP/1.1, chunked), so the
+measuring side is not the bottleneck; times on both sides are CLOCK_MONOTONIC, which every
+process of the machine shares. CPU seconds each process used during the measured rounds are
+reported too. Prints progress on stderr and one JSON line last; loopback only.
+
+    python bench/stack_sse_latency.py [--users 1000] [--changes 2] [--clients 2]
+
+Uses BACKBEAT_KAFKA_BOOTSTRAP and the *_test databases (`make infra` starts both). The watcher's
+per-app rate budget is raised to let one Spotify app poll 1,000 players every 5 s (about 200
+requests/s, more than a default Spotify quota allows), and the gateway's per-address limits are
+raised because every simulated browser shares one loopback address.
 """
 
 from __future__ import annotations
@@ -14,15 +28,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
-import statistics
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,6 +54,20 @@ from tests.e2e.full_stack import full_stack
 from tests.gateway.stack import Account, connect_spotify, sign_up
 
 KAFKA = os.environ.get("BACKBEAT_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+ACTIVE_INTERVAL_S = 5.0
+WATCHER = {
+    "ACTIVE_INTERVAL_S": str(ACTIVE_INTERVAL_S),
+    "RATE_BUDGET_PER_S": "1000",
+    "RATE_BUDGET_BURST": "1000",
+    "MAX_IN_FLIGHT": "128",
+    "LOG_LEVEL": "WARNING",
+}
+GATEWAY = {"ADDRESS_RATE_PER_S": "100000", "ADDRESS_BURST": "100000", "LOG_LEVEL": "WARNING"}
+
+
+def now() -> float:
+    """CLOCK_MONOTONIC on Linux: one clock for every process of the machine."""
+    return time.monotonic()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -41,107 +75,289 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
-class Stream:
-    """One user's live stream through the gateway, noting when each frame arrives."""
-
-    def __init__(self, account: Account) -> None:
-        self.account = account
-        self.frames: list[tuple[float, str]] = []
-
-    async def follow(self, http: httpx.AsyncClient) -> None:
-        headers = self.account.headers
-        async with http.stream("GET", "/api/playback/stream", headers=headers) as stream:
-            async for line in stream.aiter_lines():
-                if line.startswith("data:"):
-                    self.frames.append((time.perf_counter(), line))
-
-    def arrival_of(self, needle: str, after: float) -> float | None:
-        for at, line in self.frames:
-            if at >= after and needle in line:
-                return at
-        return None
+def summary(delays_ms: list[float]) -> dict[str, float | int]:
+    return {
+        "received": len(delays_ms),
+        "p50_ms": round(percentile(delays_ms, 0.5), 1),
+        "p95_ms": round(percentile(delays_ms, 0.95), 1),
+        "p99_ms": round(percentile(delays_ms, 0.99), 1),
+        "max_ms": round(max(delays_ms, default=0.0), 1),
+    }
 
 
-async def run(users: int, changes: int) -> dict[str, object]:
+# --- the stream clients (separate processes) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What a client noted of one SSE frame: whose, when, and what it named."""
+
+    user: int
+    at: float
+    event_id: str
+    track_id: str | None
+
+
+OPENED = "(stream opened)"
+
+
+class RawStream:
+    """One user's stream through the gateway over a raw socket."""
+
+    def __init__(self, user: int, token: str, frames: list[Frame]) -> None:
+        self.user = user
+        self.token = token
+        self.frames = frames
+
+    async def open(self, port: int) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
+        self.writer.write(
+            (
+                f"GET /api/playback/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: Bearer {self.token}\r\nAccept: text/event-stream\r\n\r\n"
+            ).encode()
+        )
+        status = await self.reader.readline()
+        if b" 200 " not in status:
+            raise RuntimeError(status.decode(errors="replace").strip())
+        while (await self.reader.readline()) not in (b"\r\n", b""):
+            pass
+        self.frames.append(Frame(self.user, now(), OPENED, None))
+
+    async def read(self) -> None:
+        buffer = b""
+        while True:
+            size_line = await self.reader.readline()
+            if not size_line:
+                return
+            size = int(size_line.strip() or b"0", 16)
+            if size == 0:
+                return
+            buffer += await self.reader.readexactly(size)
+            await self.reader.readexactly(2)
+            received = now()
+            *complete, buffer = buffer.split(b"\n\n")
+            for frame in complete:
+                self.note(frame, received)
+
+    def note(self, frame: bytes, received: float) -> None:
+        for line in frame.split(b"\n"):
+            if line.startswith(b"data: "):
+                event = orjson.loads(line[6:])
+                if not isinstance(event, dict):
+                    continue
+                data = event.get("data") if isinstance(event.get("data"), dict) else {}
+                track = data.get("track") if isinstance(data.get("track"), dict) else {}
+                self.frames.append(Frame(self.user, received, event.get("id", ""), track.get("id")))
+
+
+def stream_client(connection: Connection, port: int, users: list[tuple[int, str]]) -> None:
+    """A client process: opens ``users``' streams, then answers the bench's requests."""
+    asyncio.run(_stream_client(connection, port, users))
+
+
+async def _stream_client(connection: Connection, port: int, users: list[tuple[int, str]]) -> None:
+    frames: list[Frame] = []
+    streams = [RawStream(user, token, frames) for user, token in users]
+    opening = asyncio.Semaphore(50)
+    failures: list[str] = []
+
+    async def open_and_read(stream: RawStream) -> None:
+        async with opening:
+            try:
+                await stream.open(port)
+            except (OSError, RuntimeError) as error:
+                failures.append(f"user {stream.user}: {error}")
+                return
+        await stream.read()
+
+    readers = [asyncio.create_task(open_and_read(stream)) for stream in streams]
+    while True:
+        request = await asyncio.to_thread(connection.recv)
+        if request == "frames":
+            taken, frames[:] = list(frames), []
+            connection.send(([(f.user, f.at, f.event_id, f.track_id) for f in taken], failures))
+        elif request == "stop":
+            for reader in readers:
+                reader.cancel()
+            connection.send("stopped")
+            return
+
+
+class Clients:
+    """The bench's side of the client processes: every frame they noted, by user."""
+
+    def __init__(self, port: int, tokens: list[str], processes: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.frames: dict[int, list[Frame]] = {user: [] for user in range(len(tokens))}
+        self.failures: list[str] = []
+        self.pipes: list[Connection] = []
+        self.processes = []
+        indexed = list(enumerate(tokens))
+        for n in range(processes):
+            ours, theirs = context.Pipe()
+            process = context.Process(
+                target=stream_client, args=(theirs, port, indexed[n::processes]), daemon=True
+            )
+            process.start()
+            self.pipes.append(ours)
+            self.processes.append(process)
+
+    async def collect(self) -> None:
+        for pipe in self.pipes:
+            pipe.send("frames")
+        for pipe in self.pipes:
+            frames, failures = await asyncio.to_thread(pipe.recv)
+            for user, at, event_id, track_id in frames:
+                self.frames[user].append(Frame(user, at, event_id, track_id))
+            self.failures = sorted(set(self.failures) | set(failures))
+
+    def first(self, user: int, after: float, *, track: str | None = None, event: str = "") -> float:
+        for frame in self.frames[user]:
+            if frame.at >= after and (
+                (track is not None and frame.track_id == track)
+                or (event and frame.event_id == event)
+            ):
+                return frame.at
+        return -1.0
+
+    def open_streams(self) -> int:
+        """Streams the gateway answered with 200 and a stream."""
+        return sum(1 for user in self.frames if self.first(user, 0.0, event=OPENED) >= 0)
+
+    def stop(self) -> None:
+        for pipe in self.pipes:
+            pipe.send("stop")
+            pipe.recv()
+        for process in self.processes:
+            process.join(timeout=10)
+
+
+# --- the bench -------------------------------------------------------------------------------
+
+
+def progress(message: str) -> None:
+    print(f"[stack_sse_latency] {message}", file=sys.stderr, flush=True)
+
+
+def set_up_users(gateway: str, fake: str, users: int) -> tuple[list[Account], list[str]]:
+    """Signs up and connects ``users`` listeners through the gateway, eight at a time (one
+    keep-alive client per worker)."""
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
+    def one(_: int) -> tuple[Account, str]:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(timeout=30)
+            clients.append(local.http)
+        account = sign_up(gateway, http=local.http)
+        return account, connect_spotify(gateway, fake, account, http=local.http)
+
+    done: list[tuple[Account, str]] = []
+    started = now()
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for pair in pool.map(one, range(users)):
+                done.append(pair)
+                if len(done) % 100 == 0 or len(done) == users:
+                    elapsed = now() - started
+                    progress(f"{len(done)}/{users} users signed up and connected ({elapsed:.0f} s)")
+    finally:
+        for client in clients:
+            client.close()
+    return [a for a, _ in done], [s for _, s in done]
+
+
+async def play_everyone(
+    spotify: httpx.AsyncClient, players: Iterable[str], track: str
+) -> list[float]:
+    """Puts a track on every player at the fake; when each change was accepted."""
+    accepted: list[float] = []
+    for player in players:
+        answer = await spotify.put(
+            f"/_control/users/{player}/playback",
+            json={"track_id": track, "is_playing": True, "progress_ms": 0},
+        )
+        answer.raise_for_status()
+        accepted.append(now())
+    return accepted
+
+
+async def wait_for(
+    clients: Clients, what: str, users: int, arrived: Callable[[int], float], timeout_s: float
+) -> None:
+    """Collects frames until ``arrived(user)`` is set for every user or time runs out."""
+    deadline = now() + timeout_s
+    while True:
+        await asyncio.sleep(2)
+        await clients.collect()
+        count = sum(1 for user in range(users) if arrived(user) >= 0)
+        progress(f"{what}: {count}/{users}")
+        if count == users or now() > deadline:
+            return
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run(users: int, changes: int, client_processes: int) -> dict[str, object]:
     databases = {name: test_database_url(name) for name in ("auth", "tokens", "playback")}
-    watcher = {"RATE_BUDGET_PER_S": "1000", "RATE_BUDGET_BURST": "1000", "LOG_LEVEL": "WARNING"}
     # Starting the stack migrates the databases, which runs its own event loop: a thread.
-    running = full_stack(databases, KAFKA, watcher_settings=watcher)
+    running = full_stack(databases, KAFKA, watcher_settings=WATCHER, gateway_settings=GATEWAY)
     stack = await asyncio.to_thread(running.__enter__)
+    clients: Clients | None = None
     try:
         gateway, fake = stack.gateway.url, stack.fake.url
-        accounts: list[Account] = []
-        spotify_users: list[str] = []
-        for _ in range(users):
-            account = await asyncio.to_thread(sign_up, gateway)
-            accounts.append(account)
-            spotify_users.append(await asyncio.to_thread(connect_spotify, gateway, fake, account))
-        print(f"{users} users signed up and connected", file=sys.stderr)
-        limits = httpx.Limits(max_connections=users + 50)
-        async with (
-            httpx.AsyncClient(base_url=gateway, timeout=300, limits=limits) as http,
-            httpx.AsyncClient(base_url=fake, timeout=30) as spotify,
-        ):
-            catalogue = (await spotify.get("/_control/catalog", params={"limit": 50})).json()
-            tracks = [item["id"] for item in catalogue["items"]]
-            streams = [Stream(account) for account in accounts]
-            followers = [asyncio.create_task(s.follow(http)) for s in streams]
-            await asyncio.sleep(5)  # streams open, watcher owns the users
-            # Everyone starts playing first (not measured): idle players are polled slowly
-            # (up to the long-idle interval), playing ones at the active interval.
-            for user in spotify_users:
-                await spotify.put(
-                    f"/_control/users/{user}/playback",
-                    json={"track_id": tracks[-1], "is_playing": True, "progress_ms": 0},
-                )
-            await asyncio.sleep(65)
+        accounts, players = await asyncio.to_thread(set_up_users, gateway, fake, users)
+        clients = Clients(stack.gateway.port, [a.access_token for a in accounts], client_processes)
+        async with httpx.AsyncClient(base_url=fake, timeout=30) as spotify:
+            catalogue = (await spotify.get("/_control/catalog", params={"limit": 500})).json()
+            # The longest tracks, so that no player runs out (and goes idle) during the bench.
+            by_length = sorted(catalogue["items"], key=lambda t: t["duration_ms"], reverse=True)
+            tracks = [item["id"] for item in by_length[: changes + 1]]
+            started = now()
+            while clients.open_streams() < users and now() - started < 120:
+                await asyncio.sleep(1)
+                await clients.collect()
+            progress(
+                f"{clients.open_streams()}/{users} streams open, {len(clients.failures)} refused"
+            )
+            # Warm-up (not measured): every player starts; idle ones are polled up to 60 s apart.
+            warm_track = tracks[changes]
+            begun = now()
+            await play_everyone(spotify, players, warm_track)
+            await wait_for(
+                clients, "warm-up", users, lambda u: clients.first(u, begun, track=warm_track), 150
+            )
+            processes = {p.name: p.process.pid for p in stack.processes if p.process}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+            measured_from = now()
             delays: list[float] = []
             for round_ in range(changes):
-                track = tracks[round_ % (len(tracks) - 1)]
-                changed_at: list[float] = []
-                for user in spotify_users:
-                    changed_at.append(time.perf_counter())
-                    await spotify.put(
-                        f"/_control/users/{user}/playback",
-                        json={"track_id": track, "is_playing": True, "progress_ms": 0},
-                    )
-                await asyncio.sleep(12)  # more than the active interval plus the pipeline
-                for stream, at in zip(streams, changed_at, strict=True):
-                    arrived = stream.arrival_of(track, at)
-                    if arrived is not None:
+                track = tracks[round_]
+                accepted = await play_everyone(spotify, players, track)
+                await wait_for(
+                    clients,
+                    f"round {round_ + 1}/{changes}",
+                    users,
+                    lambda u, t=track, a=accepted: clients.first(u, a[u], track=t),
+                    ACTIVE_INTERVAL_S * 4,
+                )
+                for user, at in enumerate(accepted):
+                    arrived = clients.first(user, at, track=track)
+                    if arrived >= 0:
                         delays.append((arrived - at) * 1000)
-            # Baseline: the same streams, events published straight to the topic.
-            producer = create_producer(KAFKA, client_id="bench-stack-sse", linger_ms=0)
-            await producer.start()
-            direct: list[float] = []
-            try:
-                marker = f"direct-{uuid.uuid4().hex[:6]}"
-                sent_at: list[float] = []
-                for n, account in enumerate(accounts):
-                    data = PlaybackEventData(
-                        kind=PlaybackEventKind.SEEKED,
-                        user_id=account.user_id,
-                        sequence=10_000 + n,
-                        track=None,
-                        progress_ms=1,
-                        is_playing=True,
-                        observed_at=datetime.now(UTC),
-                    )
-                    event = playback_event(data, event_id=f"{marker}-{n}")
-                    key, value, headers = to_kafka(event)
-                    sent_at.append(time.perf_counter())
-                    await producer.send(stack.events_topic, key=key, value=value, headers=headers)
-                await producer.flush()
-                await asyncio.sleep(5)
-                for n, (stream, at) in enumerate(zip(streams, sent_at, strict=True)):
-                    arrived = stream.arrival_of(f"{marker}-{n}", at)
-                    if arrived is not None:
-                        direct.append((arrived - at) * 1000)
-            finally:
-                await producer.stop()
-                for follower in followers:
-                    follower.cancel()
+            measured_s = now() - measured_from
+            cpu = {
+                name: round((cpu_seconds(pid) - cpu_before[name]) / measured_s, 2)
+                for name, pid in processes.items()
+            }
+            direct = await publish_directly(stack.events_topic, accounts, clients)
     finally:
+        if clients is not None:
+            clients.stop()
         await asyncio.to_thread(running.__exit__, None, None, None)
     expected = users * changes
     return {
@@ -149,18 +365,12 @@ async def run(users: int, changes: int) -> dict[str, object]:
         "results": {
             "users": users,
             "changes": expected,
-            "received": len(delays),
-            "p50_ms": round(percentile(delays, 0.5), 1),
-            "p95_ms": round(percentile(delays, 0.95), 1),
-            "p99_ms": round(percentile(delays, 0.99), 1),
-            "mean_ms": round(statistics.fmean(delays), 1) if delays else None,
-            "watcher_active_interval_s": 5.0,
+            **summary(delays),
+            "lost": expected - len(delays),
+            "watcher_active_interval_s": ACTIVE_INTERVAL_S,
+            "cores_used_while_measured": cpu,
         },
-        "baseline": {
-            "direct_publish_received": len(direct),
-            "p50_ms": round(percentile(direct, 0.5), 1),
-            "p99_ms": round(percentile(direct, 0.99), 1),
-        },
+        "baseline": {"direct_publish": users, **summary(direct)},
         "ratio": {
             "p50": round(percentile(delays, 0.5) / max(percentile(direct, 0.5), 0.001), 1),
             "p99": round(percentile(delays, 0.99) / max(percentile(direct, 0.99), 0.001), 1),
@@ -168,12 +378,49 @@ async def run(users: int, changes: int) -> dict[str, object]:
     }
 
 
+async def publish_directly(topic: str, accounts: list[Account], clients: Clients) -> list[float]:
+    """One event per user straight onto the topic; the delay to each user's stream."""
+    producer = create_producer(KAFKA, client_id="bench-stack-sse", linger_ms=0)
+    await producer.start()
+    marker = f"direct-{uuid.uuid4().hex[:6]}"
+    sent_at: list[float] = []
+    try:
+        for n, account in enumerate(accounts):
+            data = PlaybackEventData(
+                kind=PlaybackEventKind.SEEKED,
+                user_id=account.user_id,
+                sequence=1_000_000 + n,
+                track=None,
+                progress_ms=1,
+                is_playing=True,
+                observed_at=datetime.now(UTC),
+            )
+            key, value, headers = to_kafka(playback_event(data, event_id=f"{marker}-{n}"))
+            sent_at.append(now())
+            await producer.send(topic, key=key, value=value, headers=headers)
+            if n % 100 == 99:
+                await asyncio.sleep(0.1)  # 1,000 events/s, as bench/playback_sse.py
+        await producer.flush()
+    finally:
+        await producer.stop()
+    users = len(accounts)
+    await wait_for(
+        clients, "direct", users, lambda u: clients.first(u, sent_at[u], event=f"{marker}-{u}"), 20
+    )
+    return [
+        (arrived - sent_at[u]) * 1000
+        for u in range(users)
+        if (arrived := clients.first(u, sent_at[u], event=f"{marker}-{u}")) >= 0
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000)
     parser.add_argument("--changes", type=int, default=2, help="track changes per user")
+    parser.add_argument("--clients", type=int, default=2, help="stream client processes")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.users, args.changes))))
+    print(json.dumps(asyncio.run(run(args.users, args.changes, args.clients))))
 
 
 if __name__ == "__main__":

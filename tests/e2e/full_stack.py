@@ -20,6 +20,8 @@ from backbeat.runtime.testing import ServiceProcess, free_port, spotify_fake
 from backbeat.tokens.store.migrate import upgrade as migrate_tokens
 
 CLIENT_SECRETS = {"watcher": "e2e-watcher-secret", "playback": "e2e-playback-secret"}
+# The watcher's polling interval in the end-to-end tests (the benchmark keeps the defaults).
+WATCH_INTERVAL_S = 2.0
 
 
 @dataclass
@@ -63,8 +65,10 @@ def full_stack(
     kafka_bootstrap: str,
     *,
     watcher_settings: Mapping[str, str] | None = None,
+    gateway_settings: Mapping[str, str] | None = None,
 ) -> Iterator[FullStack]:
-    """Starts the stack; ``watcher_settings`` are extra BACKBEAT_WATCHER_* values by suffix."""
+    """Starts the stack; ``watcher_settings`` and ``gateway_settings`` are extra
+    BACKBEAT_WATCHER_* and BACKBEAT_GATEWAY_* values by suffix (``RATE_BUDGET_PER_S``)."""
     migrate_auth(database_urls["auth"])
     migrate_tokens(database_urls["tokens"])
     migrate_playback(database_urls["playback"])
@@ -180,6 +184,7 @@ def full_stack(
                     "BACKBEAT_GATEWAY_AUTH_URL": url["auth"],
                     "BACKBEAT_GATEWAY_TOKENS_URL": url["tokens"],
                     "BACKBEAT_GATEWAY_PLAYBACK_URL": url["playback"],
+                    **{f"BACKBEAT_GATEWAY_{k}": v for k, v in (gateway_settings or {}).items()},
                 },
             )
         )

@@ -13,30 +13,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from tests.e2e.full_stack import FullStack, full_stack
+from tests.e2e.full_stack import WATCH_INTERVAL_S, FullStack
 from tests.gateway.stack import Account, connect_spotify, sign_up
 
 pytestmark = pytest.mark.integration
 
-# The watcher's intervals in this test; the bound is "the interval plus one second".
-WATCH_INTERVAL_S = 2.0
+# How soon a change must show: the watcher's interval plus one second.
 BOUND_S = WATCH_INTERVAL_S + 1.0
-
-
-@pytest.fixture(scope="module")
-def whole_stack(database_urls: dict[str, str], kafka_bootstrap: str) -> Iterator[FullStack]:
-    intervals = ("ACTIVE", "PAUSED", "IDLE", "LONG_IDLE")
-    with full_stack(
-        database_urls,
-        kafka_bootstrap,
-        watcher_settings={f"{name}_INTERVAL_S": str(WATCH_INTERVAL_S) for name in intervals},
-    ) as running:
-        yield running
 
 
 async def until(check, what: str, within_s: float) -> float:  # type: ignore[no-untyped-def]

@@ -1,23 +1,23 @@
-"""The web UI in headless Chromium, as a person uses it: create an account, sign in, connect
-Spotify through the Spotify fake's consent page, and watch now playing update live.
-
-Playback events come from the playback stand-in (the real playback service and the watcher
-are not wired into this stack yet): the test puts on a track in the Spotify fake, and hands
-the stand-in the now-playing state the playback service would stream for it.
+"""The web UI in headless Chromium, as a person uses it, against the whole stack (auth, tokens,
+watcher, playback, gateway and the Spotify fake as processes): create an account, sign in,
+connect Spotify through the fake's consent page, watch now playing update live while the fake
+plays, pause and resume from the page, find the play in history and statistics once the
+track was heard past half of it, and disconnect. Screenshots go to test-output/e2e/.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.gateway.stack import PASSWORD, Stack, new_email
+from tests.e2e.full_stack import WATCH_INTERVAL_S, FullStack
+from tests.gateway.stack import PASSWORD, new_email
 
 pytestmark = pytest.mark.integration
 
@@ -64,25 +64,6 @@ def screenshots(test_output: Path) -> Path:
     return folder
 
 
-def now_playing_state(track: dict[str, Any], *, is_playing: bool) -> dict[str, Any]:
-    """What the playback service serves as now playing for a track of the fake's catalogue."""
-    return {
-        "track": {
-            "id": track["id"],
-            "uri": track["uri"],
-            "name": track["name"],
-            "artists": [
-                {"id": f"artist-{n}", "name": name} for n, name in enumerate(track["artists"])
-            ],
-            "album_name": track["album"],
-            "duration_ms": track["duration_ms"],
-        },
-        "is_playing": is_playing,
-        "progress_ms": 30_000,
-        "device": {"id": "fake-device", "name": "Kitchen speaker", "type": "Speaker"},
-    }
-
-
 async def sign_in(page: Page, email: str) -> None:
     await page.get_by_role("tab", name="Sign in").click()
     await page.get_by_label("Email").fill(email)
@@ -90,10 +71,10 @@ async def sign_in(page: Page, email: str) -> None:
     await page.locator("#auth-submit").click()
 
 
-async def test_a_listener_signs_up_connects_spotify_and_sees_now_playing_live(
-    stack: Stack, browser: Browser, screenshots: Path
+async def test_a_listener_signs_up_connects_spotify_and_follows_their_playback(
+    whole_stack: FullStack, browser: Browser, screenshots: Path
 ) -> None:
-    gateway = stack.main_gateway()
+    gateway, fake = whole_stack.gateway, whole_stack.fake
     page = await browser.new_page(viewport={"width": 1200, "height": 900})
     expect.set_options(timeout=WAIT_MS)
     email = new_email()
@@ -119,10 +100,10 @@ async def test_a_listener_signs_up_connects_spotify_and_sees_now_playing_live(
     await expect(page.locator("#account-email")).to_have_text(email)
 
     # Connect Spotify: the fake's consent page, pick the listener, agree, and back.
-    http = httpx.AsyncClient(timeout=30)
-    spotify_user = (await http.post(f"{stack.fake.url}/_control/users", json={})).json()["id"]
+    http = httpx.AsyncClient(base_url=fake.url, timeout=30)
+    spotify_user = (await http.post("/_control/users", json={})).json()["id"]
     await page.get_by_role("button", name="Connect Spotify").click()
-    await page.wait_for_url(re.compile(re.escape(stack.fake.url) + r"/authorize"))
+    await page.wait_for_url(re.compile(re.escape(fake.url) + r"/authorize"))
     await page.locator("select[name=fake_user]").select_option(spotify_user)
     await page.screenshot(path=str(screenshots / "2-spotify-consent.png"))
     await page.get_by_role("button", name="Agree").click()
@@ -131,35 +112,47 @@ async def test_a_listener_signs_up_connects_spotify_and_sees_now_playing_live(
     await expect(page.locator("#spotify-status")).to_have_text("Connected")
     await expect(page.locator("#now-empty")).to_have_text("Nothing playing right now.")
     await expect(page.locator("#live")).to_have_attribute("data-state", "on")
+    await expect(page.locator("#history-empty")).to_be_visible()
 
-    # The listener starts a track on Spotify; the playback stream tells the page.
-    track = (await http.get(f"{stack.fake.url}/_control/catalog", params={"limit": 1})).json()
-    track = (track["items"] if isinstance(track, dict) else track)[0]
+    # The listener starts the catalogue's shortest track on Spotify; the watcher sees it and
+    # the page shows it live.
+    catalogue = (await http.get("/_control/catalog", params={"limit": 5000})).json()["items"]
+    track = min(catalogue, key=lambda item: item["duration_ms"])
     played = await http.put(
-        f"{stack.fake.url}/_control/users/{spotify_user}/playback",
-        json={"track_id": track["id"], "is_playing": True, "progress_ms": 30_000},
+        f"/_control/users/{spotify_user}/playback",
+        json={"track_id": track["id"], "is_playing": True, "progress_ms": 0},
     )
     assert played.status_code == 200, played.text
-    me = (
-        await http.get(
-            f"{gateway.url}/api/auth/me",
-            headers={"Authorization": f"Bearer {await access_token(page)}"},
-        )
-    ).json()
-    control = f"{stack.playback.url}/_standin/users/{me['user_id']}"
-    state = now_playing_state(track, is_playing=True)
-    (await http.put(f"{control}/now", json=state)).raise_for_status()
-    assert (await http.post(f"{control}/events", json=state)).json()["streams"] >= 1
+    listener = (await http.get(f"/_control/users/{spotify_user}")).json()
+    device_id = played.json()["player"]["device_id"]
+    device = next(d["name"] for d in listener["devices"] if d["id"] == device_id)
     await expect(page.locator("#now-name")).to_have_text(track["name"])
     await expect(page.locator("#now-artists")).to_have_text(", ".join(track["artists"]))
     await expect(page.locator("#now-state")).to_have_text("Playing")
-    await expect(page.locator("#now-device")).to_have_text("On Kitchen speaker")
+    await expect(page.locator("#now-device")).to_have_text(f"On {device}")
     await page.screenshot(path=str(screenshots / "3-now-playing.png"), full_page=True)
 
-    # Pause from the page: the command goes through, and the stream shows it paused.
+    # Pause from the page pauses Spotify, and the page hears it back; then play again.
     await page.get_by_role("button", name="Pause").click()
     await expect(page.locator("#now-state")).to_have_text("Paused")
-    assert (await http.get(control)).json()["commands"] == ["pause"]
+    player = (await http.get(f"/_control/users/{spotify_user}")).json()["player"]
+    assert player["is_playing"] is False
+    await page.get_by_role("button", name="Play", exact=True).click()
+    await expect(page.locator("#now-state")).to_have_text("Playing")
+    player = (await http.get(f"/_control/users/{spotify_user}")).json()["player"]
+    assert player["is_playing"] is True
+
+    # Heard past half of it, then Spotify is closed: nothing plays, and the play is in the
+    # history and the statistics.
+    heard_s = track["duration_ms"] / 2000 + 2 * WATCH_INTERVAL_S
+    await asyncio.sleep(heard_s)
+    stopped = await http.put(f"/_control/users/{spotify_user}/playback", json={"track_id": None})
+    assert stopped.status_code == 200, stopped.text
+    await expect(page.locator("#now-empty")).to_have_text("Nothing playing right now.")
+    await expect(page.locator("#history-list li")).to_have_count(1)
+    await expect(page.locator("#history-list")).to_contain_text(track["name"])
+    await expect(page.locator("#stats-plays")).to_have_text("1")
+    await page.screenshot(path=str(screenshots / "4-history.png"), full_page=True)
 
     # Disconnect.
     await page.get_by_role("button", name="Disconnect").click()

@@ -4,7 +4,8 @@ tests: the Spotify fake, auth, tokens, a playback upstream, and gateways in fron
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -182,32 +183,48 @@ def new_email() -> str:
     return f"listener-{uuid.uuid4().hex[:12]}@example.com"
 
 
-def sign_up(base_url: str, email: str | None = None) -> Account:
-    """A new account signed in through ``base_url`` (a gateway)."""
+def sign_up(
+    base_url: str, email: str | None = None, *, http: httpx.Client | None = None
+) -> Account:
+    """A new account signed in through ``base_url`` (a gateway); ``http`` is reused if given."""
     email = email or new_email()
-    created = httpx.post(
-        f"{base_url}/api/auth/signup", json={"email": email, "password": PASSWORD}, timeout=30
-    )
-    assert created.status_code == 201, created.text
-    tokens = httpx.post(
-        f"{base_url}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=30
-    )
+    with _client(http) as client:
+        created = client.post(
+            f"{base_url}/api/auth/signup", json={"email": email, "password": PASSWORD}
+        )
+        assert created.status_code == 201, created.text
+        tokens = client.post(
+            f"{base_url}/api/auth/login", json={"email": email, "password": PASSWORD}
+        )
     assert tokens.status_code == 200, tokens.text
     body = tokens.json()
     return Account(email, created.json()["user_id"], body["access_token"], body["refresh_token"])
 
 
-def connect_spotify(base_url: str, fake_url: str, account: Account) -> str:
+def connect_spotify(
+    base_url: str, fake_url: str, account: Account, *, http: httpx.Client | None = None
+) -> str:
     """Runs the connect flow through the gateway as a browser would; the fake's user id."""
-    spotify_user = httpx.post(f"{fake_url}/_control/users", json={}).json()["id"]
-    started = httpx.post(f"{base_url}/api/spotify/connect", headers=account.headers, timeout=30)
-    assert started.status_code == 200, started.text
-    authorize = urlsplit(started.json()["authorize_url"])
-    consent = httpx.get(f"{fake_url}/authorize?{authorize.query}&fake_user={spotify_user}")
-    assert consent.status_code in (302, 303), consent.text
-    back = urlsplit(consent.headers["location"])
-    assert back.path == "/api/spotify/callback"
-    callback = httpx.get(f"{base_url}{back.path}?{back.query}", timeout=30)
+    with _client(http) as client:
+        spotify_user = client.post(f"{fake_url}/_control/users", json={}).json()["id"]
+        started = client.post(f"{base_url}/api/spotify/connect", headers=account.headers)
+        assert started.status_code == 200, started.text
+        authorize = urlsplit(started.json()["authorize_url"])
+        consent = client.get(f"{fake_url}/authorize?{authorize.query}&fake_user={spotify_user}")
+        assert consent.status_code in (302, 303), consent.text
+        back = urlsplit(consent.headers["location"])
+        assert back.path == "/api/spotify/callback"
+        callback = client.get(f"{base_url}{back.path}?{back.query}")
     assert callback.status_code == 302, callback.text
     assert parse_qs(urlsplit(callback.headers["location"]).query)["spotify"] == ["connected"]
     return str(spotify_user)
+
+
+@contextmanager
+def _client(http: httpx.Client | None) -> Iterator[httpx.Client]:
+    """The caller's client, or a new one for this call (closed after it)."""
+    if http is not None:
+        yield http
+        return
+    with httpx.Client(timeout=30) as client:
+        yield client
