@@ -42,7 +42,7 @@ from backbeat.events.playback import (
 from backbeat.playback.consumers.runtime import topic_specs
 from backbeat.playback.settings import PlaybackSettings
 from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
-from backbeat.runtime.testing import ServiceProcess, StaticJson, free_port
+from backbeat.runtime.testing import EventStreamSocket, ServiceProcess, StaticJson, free_port
 
 TARGET_P99_MS = 100.0
 ISSUER = "http://auth.bench"
@@ -57,7 +57,7 @@ DEVICE = Device(id="bench-device", name="Bench", type="Computer")
 
 
 class StreamClient:
-    """One user's stream over a raw socket: HTTP/1.1, chunked, frames split on blank lines."""
+    """One user's stream over a raw socket, noting each of its events' latency."""
 
     def __init__(self, user_id: str, token: str, published: dict[tuple[str, int], float]) -> None:
         self.user_id = user_id
@@ -66,32 +66,12 @@ class StreamClient:
         self.latencies_ms: list[float] = []
 
     async def connect(self, port: int) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
-        self.writer.write(
-            (
-                f"GET /api/playback/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                f"Authorization: Bearer {self.token}\r\nAccept: text/event-stream\r\n\r\n"
-            ).encode()
-        )
-        status = await self.reader.readline()
-        if b" 200 " not in status:
-            raise RuntimeError(f"stream refused: {status!r}")
-        while (await self.reader.readline()) not in (b"\r\n", b""):
-            pass
+        self.stream = EventStreamSocket(port, "/api/playback/stream", self.token)
+        await self.stream.open()
 
     async def read(self) -> None:
-        buffer = b""
-        while True:
-            size_line = await self.reader.readline()
-            if not size_line:
-                return
-            size = int(size_line.strip() or b"0", 16)
-            if size == 0:
-                return
-            buffer += await self.reader.readexactly(size)
-            await self.reader.readexactly(2)
+        async for frames in self.stream.frames():
             received = time.perf_counter()
-            *frames, buffer = buffer.split(b"\n\n")
             for frame in frames:
                 if frame.startswith(b"id: "):
                     sequence = int(frame[4 : frame.index(b"\n")])
@@ -100,7 +80,7 @@ class StreamClient:
                         self.latencies_ms.append((received - sent) * 1000)
 
     def close(self) -> None:
-        self.writer.close()
+        self.stream.close()
 
 
 def percentile(values: list[float], fraction: float) -> float:

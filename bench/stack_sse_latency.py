@@ -49,6 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backbeat.events.cloudevents import to_kafka
 from backbeat.events.playback import PlaybackEventData, PlaybackEventKind, playback_event
 from backbeat.runtime.kafka import create_producer
+from backbeat.runtime.testing import EventStreamSocket
+from backbeat.watcher.settings import WatcherSettings
 from tests.conftest import test_database_url
 from tests.e2e.full_stack import full_stack
 from tests.gateway.stack import Account, connect_spotify, sign_up
@@ -59,7 +61,6 @@ WATCHER = {
     "ACTIVE_INTERVAL_S": str(ACTIVE_INTERVAL_S),
     "RATE_BUDGET_PER_S": "1000",
     "RATE_BUDGET_BURST": "1000",
-    "MAX_IN_FLIGHT": "128",
     "LOG_LEVEL": "WARNING",
 }
 GATEWAY = {"ADDRESS_RATE_PER_S": "100000", "ADDRESS_BURST": "100000", "LOG_LEVEL": "WARNING"}
@@ -104,40 +105,19 @@ OPENED = "(stream opened)"
 class RawStream:
     """One user's stream through the gateway over a raw socket."""
 
-    def __init__(self, user: int, token: str, frames: list[Frame]) -> None:
+    def __init__(self, port: int, user: int, token: str, frames: list[Frame]) -> None:
         self.user = user
-        self.token = token
         self.frames = frames
+        self.stream = EventStreamSocket(port, "/api/playback/stream", token)
 
-    async def open(self, port: int) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
-        self.writer.write(
-            (
-                f"GET /api/playback/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                f"Authorization: Bearer {self.token}\r\nAccept: text/event-stream\r\n\r\n"
-            ).encode()
-        )
-        status = await self.reader.readline()
-        if b" 200 " not in status:
-            raise RuntimeError(status.decode(errors="replace").strip())
-        while (await self.reader.readline()) not in (b"\r\n", b""):
-            pass
+    async def open(self) -> None:
+        await self.stream.open()
         self.frames.append(Frame(self.user, now(), OPENED, None))
 
     async def read(self) -> None:
-        buffer = b""
-        while True:
-            size_line = await self.reader.readline()
-            if not size_line:
-                return
-            size = int(size_line.strip() or b"0", 16)
-            if size == 0:
-                return
-            buffer += await self.reader.readexactly(size)
-            await self.reader.readexactly(2)
+        async for frames in self.stream.frames():
             received = now()
-            *complete, buffer = buffer.split(b"\n\n")
-            for frame in complete:
+            for frame in frames:
                 self.note(frame, received)
 
     def note(self, frame: bytes, received: float) -> None:
@@ -158,14 +138,14 @@ def stream_client(connection: Connection, port: int, users: list[tuple[int, str]
 
 async def _stream_client(connection: Connection, port: int, users: list[tuple[int, str]]) -> None:
     frames: list[Frame] = []
-    streams = [RawStream(user, token, frames) for user, token in users]
+    streams = [RawStream(port, user, token, frames) for user, token in users]
     opening = asyncio.Semaphore(50)
     failures: list[str] = []
 
     async def open_and_read(stream: RawStream) -> None:
         async with opening:
             try:
-                await stream.open(port)
+                await stream.open()
             except (OSError, RuntimeError) as error:
                 failures.append(f"user {stream.user}: {error}")
                 return
@@ -297,15 +277,37 @@ async def wait_for(
             return
 
 
+async def watcher_counters(url: str) -> dict[str, float]:
+    """Polls made and their summed schedule lag, from the watcher's Prometheus metrics."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"{url}/metrics")).text
+    counters = {"polls": 0.0, "lag_sum_s": 0.0}
+    for line in text.splitlines():
+        if line.startswith("watcher_polls_total{"):
+            counters["polls"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("watcher_schedule_lag_seconds_sum "):
+            counters["lag_sum_s"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("watcher_schedule_lag_seconds_count "):
+            counters["lag_count"] = float(line.rsplit(" ", 1)[1])
+    return counters
+
+
+def kafka_pid() -> int | None:
+    """The broker `make infra` started, if it did."""
+    pid_file = Path(__file__).resolve().parents[1] / "var" / "run" / "kafka.pid"
+    return int(pid_file.read_text()) if pid_file.exists() else None
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run(users: int, changes: int, client_processes: int) -> dict[str, object]:
+async def run(users: int, changes: int, client_processes: int, in_flight: int) -> dict[str, object]:
     databases = {name: test_database_url(name) for name in ("auth", "tokens", "playback")}
+    watcher = {**WATCHER, "MAX_IN_FLIGHT": str(in_flight)}
     # Starting the stack migrates the databases, which runs its own event loop: a thread.
-    running = full_stack(databases, KAFKA, watcher_settings=WATCHER, gateway_settings=GATEWAY)
+    running = full_stack(databases, KAFKA, watcher_settings=watcher, gateway_settings=GATEWAY)
     stack = await asyncio.to_thread(running.__enter__)
     clients: Clients | None = None
     try:
@@ -332,7 +334,14 @@ async def run(users: int, changes: int, client_processes: int) -> dict[str, obje
                 clients, "warm-up", users, lambda u: clients.first(u, begun, track=warm_track), 150
             )
             processes = {p.name: p.process.pid for p in stack.processes if p.process}
+            processes["bench"] = os.getpid()
+            if (broker := kafka_pid()) is not None:
+                processes["kafka"] = broker
+            for n, client in enumerate(clients.processes):
+                processes[f"bench-stream-client-{n + 1}"] = client.pid
             cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+            watcher_url = next(p.url for p in stack.processes if p.module == "backbeat.watcher")
+            watcher_before = await watcher_counters(watcher_url)
             measured_from = now()
             delays: list[float] = []
             for round_ in range(changes):
@@ -350,6 +359,10 @@ async def run(users: int, changes: int, client_processes: int) -> dict[str, obje
                     if arrived >= 0:
                         delays.append((arrived - at) * 1000)
             measured_s = now() - measured_from
+            watcher_after = await watcher_counters(watcher_url)
+            polls = watcher_after["polls"] - watcher_before["polls"]
+            lagged = watcher_after["lag_count"] - watcher_before["lag_count"]
+            lag_sum = watcher_after["lag_sum_s"] - watcher_before["lag_sum_s"]
             cpu = {
                 name: round((cpu_seconds(pid) - cpu_before[name]) / measured_s, 2)
                 for name, pid in processes.items()
@@ -368,6 +381,9 @@ async def run(users: int, changes: int, client_processes: int) -> dict[str, obje
             **summary(delays),
             "lost": expected - len(delays),
             "watcher_active_interval_s": ACTIVE_INTERVAL_S,
+            "watcher_max_in_flight": in_flight,
+            "watcher_polls_per_s": round(polls / measured_s, 1),
+            "watcher_mean_schedule_lag_ms": round(1000 * lag_sum / max(lagged, 1), 1),
             "cores_used_while_measured": cpu,
         },
         "baseline": {"direct_publish": users, **summary(direct)},
@@ -419,8 +435,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1_000)
     parser.add_argument("--changes", type=int, default=2, help="track changes per user")
     parser.add_argument("--clients", type=int, default=2, help="stream client processes")
+    parser.add_argument(
+        "--in-flight", type=int, default=WatcherSettings().max_in_flight, help="watcher's polls"
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.users, args.changes, args.clients))))
+    figures = asyncio.run(run(args.users, args.changes, args.clients, args.in_flight))
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

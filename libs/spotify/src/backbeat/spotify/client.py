@@ -214,14 +214,13 @@ class SpotifyClient:
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         # Only the method and path go into messages: bodies and headers hold codes and tokens.
         # httpx's own messages (kept as the cause) name neither.
-        where = f"{method} {httpx.URL(url).path}"
         try:
             return await self._http.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
-            raise TransientSpotifyError(f"timed out: {where}") from exc
+            raise TransientSpotifyError(f"timed out: {_where(method, url)}") from exc
         except httpx.TransportError as exc:
             raise TransientSpotifyError(
-                f"connection failed ({type(exc).__name__}): {where}"
+                f"connection failed ({type(exc).__name__}): {_where(method, url)}"
             ) from exc
 
     @staticmethod
@@ -234,6 +233,11 @@ class SpotifyClient:
                 f"{model.__name__} did not parse ({exc.error_count()} errors)",
                 status=response.status_code,
             ) from None
+
+
+def _where(method: str, url: str) -> str:
+    """What a failed call was, for messages: the method and path, never the query."""
+    return f"{method} {httpx.URL(url).path}"
 
 
 def _nothing_playing(response: httpx.Response) -> bool:
