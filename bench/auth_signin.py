@@ -27,6 +27,7 @@ import httpx
 from backbeat.auth.domain.passwords import Argon2Params, PasswordHasher
 from backbeat.auth.settings import AuthSettings
 from backbeat.auth.store.migrate import upgrade
+from backbeat.runtime.testing import percentile
 
 DATABASE_URL = os.environ.get(
     "BACKBEAT_TEST_AUTH_DATABASE_URL",
@@ -40,11 +41,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def measure(base: str, seconds: float, max_requests: int) -> list[float]:

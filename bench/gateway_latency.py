@@ -20,7 +20,7 @@ import uuid
 import httpx
 
 from backbeat.auth.store.migrate import upgrade as migrate_auth
-from backbeat.runtime.testing import ServiceProcess, free_port
+from backbeat.runtime.testing import ServiceProcess, free_port, percentile
 from backbeat.tokens.store.migrate import upgrade as migrate_tokens
 
 
@@ -30,11 +30,6 @@ def database_url(service: str) -> str:
         f"postgresql+asyncpg://{service}:backbeat-dev-{service}@127.0.0.1:5432/"
         f"{service}_test?ssl=disable",
     )
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def start(processes: list[ServiceProcess], process: ServiceProcess) -> ServiceProcess:

@@ -42,7 +42,13 @@ from backbeat.events.playback import (
 from backbeat.playback.consumers.runtime import topic_specs
 from backbeat.playback.settings import PlaybackSettings
 from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
-from backbeat.runtime.testing import EventStreamSocket, ServiceProcess, StaticJson, free_port
+from backbeat.runtime.testing import (
+    EventStreamSocket,
+    ServiceProcess,
+    StaticJson,
+    free_port,
+    percentile,
+)
 
 TARGET_P99_MS = 100.0
 ISSUER = "http://auth.bench"
@@ -81,11 +87,6 @@ class StreamClient:
 
     def close(self) -> None:
         self.stream.close()
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def publish_events(

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backbeat.events.cloudevents import to_kafka
 from backbeat.events.playback import PlaybackEventData, PlaybackEventKind, playback_event
 from backbeat.runtime.kafka import create_producer
-from backbeat.runtime.testing import EventStreamSocket
+from backbeat.runtime.testing import EventStreamSocket, percentile
 from backbeat.watcher.settings import WatcherSettings
 from tests.conftest import test_database_url
 from tests.e2e.full_stack import full_stack
@@ -69,11 +69,6 @@ GATEWAY = {"ADDRESS_RATE_PER_S": "100000", "ADDRESS_BURST": "100000", "LOG_LEVEL
 def now() -> float:
     """CLOCK_MONOTONIC on Linux: one clock for every process of the machine."""
     return time.monotonic()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def summary(delays_ms: list[float]) -> dict[str, float | int]:
@@ -368,6 +363,8 @@ async def run(users: int, changes: int, client_processes: int, in_flight: int) -
                 for name, pid in processes.items()
             }
             direct = await publish_directly(stack.events_topic, accounts, clients)
+            playback = next(p.url for p in stack.processes if p.module == "backbeat.playback")
+            now_playing = await read_now_playing(gateway, playback, accounts)
     finally:
         if clients is not None:
             clients.stop()
@@ -391,6 +388,9 @@ async def run(users: int, changes: int, client_processes: int, in_flight: int) -
             "p50": round(percentile(delays, 0.5) / max(percentile(direct, 0.5), 0.001), 1),
             "p99": round(percentile(delays, 0.99) / max(percentile(direct, 0.99), 0.001), 1),
         },
+        # GET /api/playback/now while every stream is still open: through the gateway, and
+        # straight to playback (the baseline), interleaved.
+        "now_playing_with_streams_open": now_playing,
     }
 
 
@@ -428,6 +428,33 @@ async def publish_directly(topic: str, accounts: list[Account], clients: Clients
         for u in range(users)
         if (arrived := clients.first(u, sent_at[u], event=f"{marker}-{u}")) >= 0
     ]
+
+
+async def read_now_playing(
+    gateway: str, playback: str, accounts: list[Account]
+) -> dict[str, object]:
+    """Each user reads its now playing once through the gateway and once straight from
+    playback, sequentially, over kept-alive connections."""
+    through: list[float] = []
+    straight: list[float] = []
+    async with (
+        httpx.AsyncClient(base_url=gateway, timeout=30) as via_gateway,
+        httpx.AsyncClient(base_url=playback, timeout=30) as direct,
+    ):
+        for account in accounts:
+            for client, samples in ((via_gateway, through), (direct, straight)):
+                started = now()
+                answer = await client.get("/api/playback/now", headers=account.headers)
+                samples.append((now() - started) * 1000)
+                if answer.status_code not in (200, 204):
+                    raise RuntimeError(f"now playing answered {answer.status_code}")
+    return {
+        "requests_each_way": len(accounts),
+        "gateway_p50_ms": round(percentile(through, 0.5), 1),
+        "gateway_p99_ms": round(percentile(through, 0.99), 1),
+        "direct_p50_ms": round(percentile(straight, 0.5), 1),
+        "direct_p99_ms": round(percentile(straight, 0.99), 1),
+    }
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from backbeat.runtime.testing import (
     StaticJson,
     free_port,
     http_load,
+    percentile,
     spotify_fake,
 )
 from backbeat.tokens.store.migrate import upgrade
@@ -44,11 +45,6 @@ KAFKA = os.environ.get("BACKBEAT_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 ISSUER = "http://bench.auth"
 FORGE = TokenForge(issuer=ISSUER, user_audience="backbeat", service_audience="tokens")
 REDIRECT = "http://127.0.0.1:8000/api/spotify/callback"
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def load(

@@ -150,7 +150,8 @@ class LoadResult:
         }
 
 
-def _percentile(samples: list[float], q: float) -> float:
+def percentile(samples: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile (0.99 for p99) of ``samples``; 0.0 when empty."""
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
@@ -203,8 +204,8 @@ async def http_load(
     return LoadResult(
         requests=len(samples),
         requests_per_s=len(samples) / elapsed,
-        p50_ms=_percentile(samples, 0.50) * 1000,
-        p99_ms=_percentile(samples, 0.99) * 1000,
+        p50_ms=percentile(samples, 0.50) * 1000,
+        p99_ms=percentile(samples, 0.99) * 1000,
         statuses=statuses,
     )
 

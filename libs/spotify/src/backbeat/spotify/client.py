@@ -29,6 +29,7 @@ from backbeat.spotify.models import (
     UserProfile,
 )
 from backbeat.spotify.settings import SpotifySettings
+from backbeat.spotify.transport import ShardedTransport
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -37,9 +38,8 @@ def create_http_client(settings: SpotifySettings) -> httpx.AsyncClient:
     """The pooled HTTP client to share across the process (and to pass to every client)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.timeout_s),
-        limits=httpx.Limits(
-            max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_connections,
+        transport=ShardedTransport(
+            max_connections=settings.max_connections, shard_size=settings.pool_shard_size
         ),
         headers={"Accept": "application/json"},
     )

@@ -20,6 +20,9 @@ class SpotifySettings(BaseModel):
     api_base_url: str = "https://api.spotify.com"
     timeout_s: float = Field(default=10.0, gt=0)
     max_connections: int = Field(default=100, ge=1)
+    # Connections per pool: requests are spread over small pools, since the HTTP client's
+    # cost per request grows with the pool it draws from (backbeat.spotify.transport).
+    pool_shard_size: int = Field(default=8, ge=1)
 
     @property
     def is_public_client(self) -> bool:

@@ -40,7 +40,7 @@ class GatewaySettings(ServiceSettings):
     response_timeout_s: float = Field(default=10.0, gt=0)
     # Silence allowed on a live stream before the gateway closes it (services send heartbeats).
     stream_idle_timeout_s: float = Field(default=300.0, gt=0)
-    # Connections per service; live streams hold one each.
+    # Connections per service, for live streams (one each) and, apart, for other requests.
     max_connections_per_service: int = Field(default=2000, ge=1)
 
     # Browser origins allowed to call the API from other pages, comma-separated ("" = none:

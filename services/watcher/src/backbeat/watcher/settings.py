@@ -60,9 +60,7 @@ class WatcherSettings(ServiceSettings):
     adaptive: bool = True
 
     # Requests to Spotify in flight at once, for the whole instance: the poll rate times
-    # Spotify's latency, with room to spare, and no more. The HTTP client's cost per request
-    # grows with its pool (measured on loopback: 1.2 ms CPU per request with 8 connections,
-    # 3.3 ms with 64, 4.9 ms with 128), and a lagging instance fills the whole pool.
+    # Spotify's latency, with room to spare.
     max_in_flight: int = Field(default=64, ge=1)
     # Each Spotify app's budget: calls per second on average and at most at once. Spotify's
     # limit is per app over a rolling 30 s window; the fake's default is 600 per 30 s.

@@ -131,7 +131,12 @@ async def _disconnected(receive: Receive) -> None:
 
 
 class Forwarder:
-    """One connection pool per service, so live streams never starve other requests."""
+    """Two connection pools per service: one for live streams, one for every other request.
+
+    Streams hold their connection for as long as the browser listens; in a pool of their own
+    they can neither use up the connections requests need nor make each request dearer (the
+    HTTP client looks over every pooled connection whenever a request starts or ends, and a
+    thousand open streams would be a thousand to look over)."""
 
     def __init__(
         self,
@@ -142,22 +147,25 @@ class Forwarder:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.timeouts = timeouts
-        self.clients = {
-            upstream: httpx.AsyncClient(
+
+        def pool(url: str, keep_alive: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
                 base_url=url,
                 follow_redirects=False,
                 timeout=httpx.Timeout(timeouts.response_s, connect=timeouts.connect_s),
                 limits=httpx.Limits(
                     max_connections=max_connections,
-                    max_keepalive_connections=100,
+                    max_keepalive_connections=keep_alive,
                     # Below the services' own idle timeout (uvicorn's 5 s): a connection they
                     # are closing must not be picked for a request, which would then fail.
                     keepalive_expiry=KEEPALIVE_EXPIRY_S,
                 ),
                 transport=transport,
             )
-            for upstream, url in base_urls.items()
-        }
+
+        self.clients = {upstream: pool(url, 100) for upstream, url in base_urls.items()}
+        # A stream's connection ends with the stream: nothing to keep.
+        self.stream_clients = {upstream: pool(url, 0) for upstream, url in base_urls.items()}
 
     async def forward(
         self,
@@ -170,7 +178,7 @@ class Forwarder:
         is_stream: bool,
     ) -> RelayedResponse:
         """Sends ``method target`` to ``upstream``; the response body is still to be read."""
-        client = self.clients[upstream]
+        client = (self.stream_clients if is_stream else self.clients)[upstream]
         read_s = self.timeouts.stream_idle_s if is_stream else self.timeouts.response_s
         request = client.build_request(
             method,
@@ -209,5 +217,5 @@ class Forwarder:
         return response.json()
 
     async def aclose(self) -> None:
-        for client in self.clients.values():
+        for client in [*self.clients.values(), *self.stream_clients.values()]:
             await client.aclose()
