@@ -315,12 +315,15 @@ async def run(users: int, changes: int, client_processes: int, in_flight: int) -
             by_length = sorted(catalogue["items"], key=lambda t: t["duration_ms"], reverse=True)
             tracks = [item["id"] for item in by_length[: changes + 1]]
             started = now()
-            while clients.open_streams() < users and now() - started < 120:
+            while clients.open_streams() + len(clients.failures) < users:
+                if now() - started > 120:
+                    break
                 await asyncio.sleep(1)
                 await clients.collect()
-            progress(
-                f"{clients.open_streams()}/{users} streams open, {len(clients.failures)} refused"
-            )
+            streams_open, refusals = clients.open_streams(), clients.failures
+            progress(f"{streams_open}/{users} streams open, {len(refusals)} refused")
+            for refusal in refusals[:5]:
+                progress(f"refused: {refusal}")
             # Warm-up (not measured): every player starts; idle ones are polled up to 60 s apart.
             warm_track = tracks[changes]
             begun = now()
@@ -374,6 +377,8 @@ async def run(users: int, changes: int, client_processes: int, in_flight: int) -
         "bench": "stack_sse_latency",
         "results": {
             "users": users,
+            "streams_open": streams_open,
+            "streams_refused": len(refusals),
             "changes": expected,
             **summary(delays),
             "lost": expected - len(delays),

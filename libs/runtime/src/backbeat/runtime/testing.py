@@ -103,13 +103,21 @@ def spotify_fake(*extra_args: str) -> ServiceProcess:
 
 
 class StaticJson:
-    """A tiny HTTP server answering one JSON document (e.g. a JWKS) on every GET."""
+    """A tiny HTTP server answering one JSON document (e.g. a JWKS) on every GET, after
+    ``delay_s``; ``peers`` collects the client ports it was called from (one per connection)."""
 
-    def __init__(self, document: Any) -> None:
+    def __init__(self, document: Any, *, delay_s: float = 0.0) -> None:
         body = json.dumps(document).encode()
+        peers: set[int] = set()
+        self.peers = peers
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self) -> None:
+                peers.add(self.client_address[1])
+                if delay_s:
+                    time.sleep(delay_s)
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
