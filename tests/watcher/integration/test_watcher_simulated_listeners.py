@@ -10,7 +10,14 @@ from collections import Counter
 import pytest
 
 from backbeat.events.playback import PlaybackEventKind
-from backbeat.watcher.testing import at_ms, connected, publish_connections, read_playback_events
+from backbeat.watcher.testing import (
+    SimulatedClock,
+    at_ms,
+    connected,
+    publish_connections,
+    read_playback_events,
+)
+from backbeat.watcher.workers.watcher import Watcher
 from tests.watcher.integration.conftest import SimulatedSpotify, watcher_settings
 from tests.watcher.integration.reconstruction import reconstruct, sequences_are_gapless
 
@@ -24,6 +31,25 @@ async def wait_for(condition: object, timeout_s: float = 60.0) -> None:
     async with asyncio.timeout(timeout_s):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+async def run_until_reached(watcher: Watcher, clock: SimulatedClock, timeout_s: float) -> None:
+    """Waits for the simulated clock to reach its end; if it stalls, fails saying where the
+    scheduler stood (users, timers, polls in flight and what each awaits)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await clock.reached.wait()
+    except TimeoutError:
+        scheduler = watcher.scheduler
+        polls = scheduler._polling
+        awaiting = [f"{user}: {task.get_stack(limit=12)}" for user, task in list(polls.items())[:3]]
+        report = (
+            f"clock at {clock.wall_ms()} ms, running until {clock.until_ms}, "
+            f"gate {'open' if clock.gate.is_set() else 'closed'}; "
+            f"{len(scheduler.users)} users, next timer {scheduler._timers.next_due()}, "
+            f"{len(polls)} polls in flight {awaiting}; tasks running: {watcher.running()}"
+        )
+        raise AssertionError(f"the simulated clock stalled: {report}") from None
 
 
 async def test_events_of_50_simulated_listeners_rebuild_every_play_once(
@@ -41,8 +67,7 @@ async def test_events_of_50_simulated_listeners_rebuild_every_play_once(
     try:
         await wait_for(lambda: len(watcher.scheduler.users) == 50)
         clock.run_until(start + 40 * MINUTE_MS)
-        async with asyncio.timeout(240):
-            await clock.reached.wait()
+        await run_until_reached(watcher, clock, 240)
         await watcher.publisher.flush()
     finally:
         await watcher.stop()
@@ -79,8 +104,7 @@ async def run_watcher_for(
     try:
         await wait_for(lambda: len(watcher.scheduler.users) == users)
         clock.run_until(spotify.fake.now_ms() + minutes * MINUTE_MS)
-        async with asyncio.timeout(120):
-            await clock.reached.wait()
+        await run_until_reached(watcher, clock, 120)
         await watcher.publisher.flush()
     finally:
         await watcher.stop()
