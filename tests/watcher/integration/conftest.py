@@ -5,7 +5,7 @@ consumer group of the test's own."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -23,7 +23,7 @@ from backbeat.watcher.testing import (
     register_spotify_app,
 )
 from backbeat.watcher.workers.metrics import WatcherMetrics
-from backbeat.watcher.workers.spotify_reader import SpotifyPlaybackReader
+from backbeat.watcher.workers.spotify_reader import PlaybackReader, SpotifyPlaybackReader
 from backbeat.watcher.workers.watcher import Watcher
 
 
@@ -55,7 +55,12 @@ class SimulatedSpotify:
     tokens: dict[str, str]
     spotify_app: str
 
-    def watcher(self, settings: WatcherSettings, seed: int = 1) -> tuple[Watcher, SimulatedClock]:
+    def watcher(
+        self,
+        settings: WatcherSettings,
+        seed: int = 1,
+        wrap_reader: Callable[[PlaybackReader], PlaybackReader] | None = None,
+    ) -> tuple[Watcher, SimulatedClock]:
         clock = SimulatedClock(self.fake.clock)
         client = SpotifyClient(
             SpotifySettings(
@@ -66,7 +71,9 @@ class SimulatedSpotify:
         watcher = Watcher(
             settings,
             clock=clock,
-            reader=SpotifyPlaybackReader(client, clock.wall_ms),
+            reader=(wrap_reader or (lambda reader: reader))(
+                SpotifyPlaybackReader(client, clock.wall_ms)
+            ),
             tokens=StaticAccessTokens(self.tokens),
             metrics=WatcherMetrics(),
             rng=random.Random(seed),

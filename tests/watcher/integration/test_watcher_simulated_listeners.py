@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from backbeat.events.playback import PlaybackEventKind
+from backbeat.watcher.domain.snapshot import PlaybackSnapshot, RecentPlay
 from backbeat.watcher.testing import (
     SimulatedClock,
     at_ms,
@@ -17,6 +18,7 @@ from backbeat.watcher.testing import (
     publish_connections,
     read_playback_events,
 )
+from backbeat.watcher.workers.spotify_reader import PlaybackReader
 from backbeat.watcher.workers.watcher import Watcher
 from tests.watcher.integration.conftest import SimulatedSpotify, watcher_settings
 from tests.watcher.integration.reconstruction import reconstruct, sequences_are_gapless
@@ -157,3 +159,55 @@ async def test_a_watcher_stopped_for_20_minutes_publishes_the_plays_of_the_gap_o
     assert all(count == 1 for count in recovered_plays.values())
     assert set(listed_in_gap) <= set(recovered_plays)
     assert result.matched_backfilled == len(listed_in_gap)
+
+
+class FailsOnceFor:
+    """Reads players as ``reader`` does, except that the first read with ``token`` fails with
+    an error no handler expects (a fault of the watcher's own)."""
+
+    def __init__(self, reader: PlaybackReader, token: str) -> None:
+        self.reader = reader
+        self.token = token
+        self.reads_after_failure = 0
+        self.failed = False
+
+    async def playback(self, access_token: str) -> PlaybackSnapshot:
+        if access_token == self.token:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("a fault in reading the answer")
+            self.reads_after_failure += 1
+        return await self.reader.playback(access_token)
+
+    async def plays_after(self, access_token: str, after_ms: int) -> list[RecentPlay]:
+        return await self.reader.plays_after(access_token, after_ms)
+
+
+async def test_a_poll_that_fails_unexpectedly_does_not_drop_the_user(
+    spotify20: SimulatedSpotify, kafka_bootstrap: str, unique: str
+) -> None:
+    settings = watcher_settings(kafka_bootstrap, unique)
+    start = spotify20.fake.now_ms()
+    await publish_connections(
+        kafka_bootstrap,
+        settings.connections_topic,
+        [connected(u, at_ms(start), spotify20.spotify_app) for u in spotify20.tokens],
+    )
+    unlucky = sorted(spotify20.tokens)[0]
+    readers: list[FailsOnceFor] = []
+
+    def fail_once(reader: PlaybackReader) -> PlaybackReader:
+        readers.append(FailsOnceFor(reader, spotify20.tokens[unlucky]))
+        return readers[0]
+
+    watcher, clock = spotify20.watcher(settings, wrap_reader=fail_once)
+    await watcher.start()
+    try:
+        await wait_for(lambda: len(watcher.scheduler.users) == 20)
+        clock.run_until(start + 5 * MINUTE_MS)
+        await run_until_reached(watcher, clock, 120)
+    finally:
+        await watcher.stop()
+    assert readers[0].failed
+    # Polled again after the failure, at least once a minute (the longest idle interval).
+    assert readers[0].reads_after_failure >= 4

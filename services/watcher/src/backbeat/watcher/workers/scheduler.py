@@ -193,11 +193,18 @@ class PollScheduler:
         budget_wake: float | None = None
         for app, queue in self._ready.items():
             budget = self._budgets.of(app)
+            # Users whose previous poll has set their next timer but whose task has not quite
+            # ended: they stay queued for the next round (woken when that task ends), rather
+            # than losing the timer and never being polled again.
+            still_polling: list[tuple[str, float]] = []
             while queue and len(self._polling) < self._policy.max_in_flight:
                 user_id, due = queue[0]
-                if user_id not in self._users or user_id in self._polling:
+                if user_id not in self._users:
                     queue.popleft()
                     self._queued.discard(user_id)
+                    continue
+                if user_id in self._polling:
+                    still_polling.append(queue.popleft())
                     continue
                 if not budget.try_take(now):
                     ready_at = budget.ready_at(now)
@@ -206,6 +213,7 @@ class PollScheduler:
                 queue.popleft()
                 self._queued.discard(user_id)
                 self._start_poll(self._users[user_id], due, now)
+            queue.extendleft(reversed(still_polling))
         return budget_wake
 
     def _start_poll(self, user: WatchedUser, due: float, now: float) -> None:
@@ -273,6 +281,10 @@ class PollScheduler:
         except TokensTryLater as later:
             outcome = "tokens_unavailable"
             self._back_off(user, later.retry_after_s or 0.0)
+        except Exception:  # a fault of ours must not drop the user for good
+            outcome = "error"
+            log.exception("poll failed unexpectedly", extra={"user_id": user.user_id})
+            self._back_off(user)
         else:
             self._accept(user, observation)
         finally:
