@@ -11,6 +11,7 @@ import pytest
 
 from backbeat.events.playback import PlaybackEventKind
 from backbeat.watcher.domain.snapshot import PlaybackSnapshot, RecentPlay
+from backbeat.watcher.settings import WatcherSettings
 from backbeat.watcher.testing import (
     SimulatedClock,
     at_ms,
@@ -33,6 +34,17 @@ async def wait_for(condition: object, timeout_s: float = 60.0) -> None:
     async with asyncio.timeout(timeout_s):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+async def connect_everyone(spotify: SimulatedSpotify, settings: WatcherSettings) -> int:
+    """Publishes every simulated listener as connected now; the fake's time then (ms)."""
+    start = spotify.fake.now_ms()
+    await publish_connections(
+        settings.kafka_bootstrap,
+        settings.connections_topic,
+        [connected(u, at_ms(start), spotify.spotify_app) for u in spotify.tokens],
+    )
+    return start
 
 
 async def run_until_reached(watcher: Watcher, clock: SimulatedClock, timeout_s: float) -> None:
@@ -58,12 +70,7 @@ async def test_events_of_50_simulated_listeners_rebuild_every_play_once(
     spotify50: SimulatedSpotify, kafka_bootstrap: str, unique: str
 ) -> None:
     settings = watcher_settings(kafka_bootstrap, unique)
-    start = spotify50.fake.now_ms()
-    await publish_connections(
-        kafka_bootstrap,
-        settings.connections_topic,
-        [connected(u, at_ms(start), spotify50.spotify_app) for u in spotify50.tokens],
-    )
+    start = await connect_everyone(spotify50, settings)
     watcher, clock = spotify50.watcher(settings)
     await watcher.start()
     try:
@@ -116,12 +123,7 @@ async def test_a_watcher_stopped_for_20_minutes_publishes_the_plays_of_the_gap_o
     spotify20: SimulatedSpotify, kafka_bootstrap: str, unique: str
 ) -> None:
     settings = watcher_settings(kafka_bootstrap, unique)
-    start = spotify20.fake.now_ms()
-    await publish_connections(
-        kafka_bootstrap,
-        settings.connections_topic,
-        [connected(u, at_ms(start), spotify20.spotify_app) for u in spotify20.tokens],
-    )
+    await connect_everyone(spotify20, settings)
     await run_watcher_for(spotify20, settings, minutes=8, users=20, seed=1)
     gap_start = spotify20.fake.now_ms()
     spotify20.fake.advance_clock(20 * MINUTE_MS)
@@ -187,12 +189,7 @@ async def test_a_poll_that_fails_unexpectedly_does_not_drop_the_user(
     spotify20: SimulatedSpotify, kafka_bootstrap: str, unique: str
 ) -> None:
     settings = watcher_settings(kafka_bootstrap, unique)
-    start = spotify20.fake.now_ms()
-    await publish_connections(
-        kafka_bootstrap,
-        settings.connections_topic,
-        [connected(u, at_ms(start), spotify20.spotify_app) for u in spotify20.tokens],
-    )
+    start = await connect_everyone(spotify20, settings)
     unlucky = sorted(spotify20.tokens)[0]
     readers: list[FailsOnceFor] = []
 
