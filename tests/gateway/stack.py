@@ -161,6 +161,7 @@ def start_stack(database_urls: Mapping[str, str], kafka_bootstrap: str) -> Stack
                 "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
                 "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": callback,
                 "BACKBEAT_TOKENS_WEB_UI_URL": f"{gateway_url}/",
+                "BACKBEAT_TOKENS_CONNECTIONS_TOPIC": f"test.spotify.connections.{uuid.uuid4().hex}",
             },
         )
         processes.append(tokens.start(timeout_s=60))

@@ -4,6 +4,7 @@ their player at the fake."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -70,6 +71,7 @@ def deployment(database_urls: dict[str, str], kafka_bootstrap: str) -> Iterator[
                 "BACKBEAT_TOKENS_SPOTIFY_ACCOUNTS_URL": fake.url,
                 "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
                 "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": REDIRECT_URI,
+                "BACKBEAT_TOKENS_CONNECTIONS_TOPIC": f"test.spotify.connections.{uuid.uuid4().hex}",
             },
         )
         try:

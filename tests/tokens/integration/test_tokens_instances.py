@@ -90,6 +90,7 @@ def deployment(tokens_db: Database, tokens_url: str, kafka_bootstrap: str) -> It
                 "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
                 "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": redirect,
                 "BACKBEAT_TOKENS_REFRESH_LEASE_S": "3",
+                "BACKBEAT_TOKENS_CONNECTIONS_TOPIC": f"test.spotify.connections.{uuid.uuid4().hex}",
             },
         )
         try:
@@ -201,7 +202,7 @@ async def test_a_connection_event_committed_while_kafka_is_away_is_published_aft
     deployment.env["BACKBEAT_KAFKA_BOOTSTRAP"] = kafka_bootstrap
     deployment.start_instance()
     consumer = AIOKafkaConsumer(
-        "spotify.connections",
+        deployment.env["BACKBEAT_TOKENS_CONNECTIONS_TOPIC"],
         bootstrap_servers=kafka_bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

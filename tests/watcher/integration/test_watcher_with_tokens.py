@@ -54,6 +54,7 @@ def test_a_user_connected_through_tokens_is_watched_and_their_plays_published(
         ) as auth,
     ):
         tokens_port = free_port()
+        connections_topic = f"test.spotify.connections.{unique}"
         tokens = ServiceProcess(
             "tokens-for-watcher",
             "backbeat.tokens",
@@ -69,6 +70,7 @@ def test_a_user_connected_through_tokens_is_watched_and_their_plays_published(
                 "BACKBEAT_TOKENS_SPOTIFY_ACCOUNTS_URL": fake.url,
                 "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
                 "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": REDIRECT,
+                "BACKBEAT_TOKENS_CONNECTIONS_TOPIC": connections_topic,
             },
         ).start()
         processes.append(tokens)
@@ -86,6 +88,7 @@ def test_a_user_connected_through_tokens_is_watched_and_their_plays_published(
                 "BACKBEAT_WATCHER_SPOTIFY_API_URL": fake.url,
                 "BACKBEAT_WATCHER_SPOTIFY_ACCOUNTS_URL": fake.url,
                 "BACKBEAT_WATCHER_EVENTS_TOPIC": events_topic,
+                "BACKBEAT_WATCHER_CONNECTIONS_TOPIC": connections_topic,
                 "BACKBEAT_WATCHER_EVENTS_PARTITIONS": "3",
                 "BACKBEAT_WATCHER_STATE_TOPIC": f"test.watcher.state.{unique}",
                 "BACKBEAT_WATCHER_CONSUMER_GROUP": f"test-watcher-{unique}",
