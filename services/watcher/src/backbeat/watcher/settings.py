@@ -14,6 +14,9 @@ from backbeat.watcher.domain.schedule import PollIntervals
 _DEV_CLIENT_SECRET = "backbeat-dev-watcher-secret"  # noqa: S105 - refused outside development
 
 
+_SCHEDULE = PollIntervals()
+
+
 class WatcherSettings(ServiceSettings):
     model_config = service_config("WATCHER")
 
@@ -48,16 +51,16 @@ class WatcherSettings(ServiceSettings):
     # Events and state of a partition are committed together at most this often.
     commit_interval_ms: int = 100
 
-    # The adaptive schedule (seconds).
-    active_interval_s: float = 5.0
-    near_end_margin_s: float = 0.5
-    paused_interval_s: float = 15.0
-    idle_interval_s: float = 30.0
-    long_idle_interval_s: float = 60.0
-    long_idle_after_s: float = 600.0
-    jitter: float = Field(default=0.1, ge=0.0, lt=1.0)
+    # The adaptive schedule (seconds); the defaults are the schedule's own.
+    active_interval_s: float = _SCHEDULE.active_s
+    near_end_margin_s: float = _SCHEDULE.near_end_margin_s
+    paused_interval_s: float = _SCHEDULE.paused_s
+    idle_interval_s: float = _SCHEDULE.idle_s
+    long_idle_interval_s: float = _SCHEDULE.long_idle_s
+    long_idle_after_s: float = _SCHEDULE.long_idle_after_s
+    jitter: float = Field(default=_SCHEDULE.jitter, ge=0.0, lt=1.0)
     # False polls every user every active interval (the fixed schedule, for comparison).
-    adaptive: bool = True
+    adaptive: bool = _SCHEDULE.adaptive
 
     # Requests to Spotify in flight at once, for the whole instance: the poll rate times
     # Spotify's latency, with room to spare.

@@ -113,7 +113,6 @@ class PollScheduler:
         self._timers: TimerHeap[str] = TimerHeap()
         # Due users waiting for their app's budget, per app, in due order.
         self._ready: dict[str, deque[tuple[str, float]]] = {}
-        self._queued: set[str] = set()
         self._polling: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self.polls_started = 0
@@ -176,7 +175,6 @@ class PollScheduler:
                     if user is None:
                         continue
                     self._ready.setdefault(user.spotify_app, deque()).append((user_id, due))
-                    self._queued.add(user_id)
                 wake_at = self._dispatch(now)
                 next_due = self._timers.next_due()
                 if next_due is not None:
@@ -201,7 +199,6 @@ class PollScheduler:
                 user_id, due = queue[0]
                 if user_id not in self._users:
                     queue.popleft()
-                    self._queued.discard(user_id)
                     continue
                 if user_id in self._polling:
                     still_polling.append(queue.popleft())
@@ -211,7 +208,6 @@ class PollScheduler:
                     budget_wake = ready_at if budget_wake is None else min(budget_wake, ready_at)
                     break
                 queue.popleft()
-                self._queued.discard(user_id)
                 self._start_poll(self._users[user_id], due, now)
             queue.extendleft(reversed(still_polling))
         return budget_wake
