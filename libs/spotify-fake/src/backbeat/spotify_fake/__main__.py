@@ -54,7 +54,15 @@ def parse_config(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, s
 
 def main(argv: list[str] | None = None) -> None:
     config, host, port, log_level = parse_config(argv)
-    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level, access_log=False)
+    # Requests held by an injected latency fault must not hold up a stop for their whole delay.
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
 
 
 if __name__ == "__main__":
