@@ -50,6 +50,7 @@ from backbeat.playback.store.projection import BatchOutcome, PlaybackProjection
 from backbeat.playback.store.tables import erased_users, plays, processed_events, user_playback
 from backbeat.runtime.database import Database
 from backbeat.runtime.kafka import create_producer, ensure_topics
+from backbeat.runtime.testing import delete_run_topics
 
 TARGET_EVENTS_PER_S = 5_000
 DEVICE = Device(id="bench-device", name="Bench", type="Computer")
@@ -228,6 +229,7 @@ async def main() -> None:
             for table in (plays, processed_events, user_playback, erased_users):
                 await session.execute(delete(table).where(table.c.user_id.like(f"bench-{run}-%")))
         await database.dispose()
+        await delete_run_topics(settings.kafka_bootstrap, run)
 
     print(
         json.dumps(

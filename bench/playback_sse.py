@@ -46,6 +46,7 @@ from backbeat.runtime.testing import (
     EventStreamSocket,
     ServiceProcess,
     StaticJson,
+    delete_run_topics,
     free_port,
     percentile,
 )
@@ -259,7 +260,10 @@ async def main() -> None:
 
     latencies = [ms for client in clients for ms in client.latencies_ms]
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-    raw = await raw_consume_latencies(settings, users, args.rounds, args.rate, args.timeout)
+    try:
+        raw = await raw_consume_latencies(settings, users, args.rounds, args.rate, args.timeout)
+    finally:
+        await delete_run_topics(settings.kafka_bootstrap, run)
     raw_p50, raw_p99 = percentile(raw, 0.5), percentile(raw, 0.99)
     print(f"p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(latencies)} events", file=sys.stderr)
     print(

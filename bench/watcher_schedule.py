@@ -33,7 +33,7 @@ import httpx
 
 from backbeat.events.playback import Artist, Device, PlaybackEventKind, Track
 from backbeat.runtime.kafka import TopicSpec, ensure_topics
-from backbeat.runtime.testing import spotify_fake
+from backbeat.runtime.testing import delete_run_topics, spotify_fake
 from backbeat.spotify import SpotifyClient, SpotifySettings
 from backbeat.watcher.domain.rate_budget import RateBudgets
 from backbeat.watcher.domain.schedule import PollIntervals
@@ -178,6 +178,7 @@ async def scale_run() -> dict[str, Any]:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await publisher.close_all()
+    await delete_run_topics(BOOTSTRAP, unique)
     cpu_s = (usage_after.ru_utime - usage_before.ru_utime) + (
         usage_after.ru_stime - usage_before.ru_stime
     )

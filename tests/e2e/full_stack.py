@@ -4,6 +4,7 @@ test and the end-to-end benchmark."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import httpx
 
 from backbeat.auth.store.migrate import upgrade as migrate_auth
 from backbeat.playback.store.migrate import upgrade as migrate_playback
-from backbeat.runtime.testing import ServiceProcess, free_port, spotify_fake
+from backbeat.runtime.testing import ServiceProcess, delete_run_topics, free_port, spotify_fake
 from backbeat.tokens.store.migrate import upgrade as migrate_tokens
 
 CLIENT_SECRETS = {"watcher": "e2e-watcher-secret", "playback": "e2e-playback-secret"}
@@ -192,3 +193,4 @@ def full_stack(
     finally:
         for process in reversed(processes):
             process.stop()
+        asyncio.run(delete_run_topics(kafka_bootstrap, run))

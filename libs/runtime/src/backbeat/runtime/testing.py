@@ -13,13 +13,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 
 LOG_DIR = Path("test-output") / "processes"
 
@@ -100,6 +101,37 @@ def spotify_fake(*extra_args: str) -> ServiceProcess:
         args=["--host", "127.0.0.1", "--port", str(port), *extra_args],
         ready_path="/_control/ping",
     )
+
+
+async def topic_names(bootstrap: str) -> set[str]:
+    """Every topic the cluster has."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, topics: Iterable[str]) -> int:
+    """Delete ``topics`` (what a test or benchmark run created); returns how many."""
+    names = sorted(topics)
+    if not names:
+        return 0
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=60_000)
+    await admin.start()
+    try:
+        for start in range(0, len(names), 100):
+            await admin.delete_topics(names[start : start + 100])
+    finally:
+        await admin.close()
+    return len(names)
+
+
+async def delete_run_topics(bootstrap: str, run: str) -> int:
+    """Delete every topic whose name carries ``run``, the marker a benchmark run names its
+    topics with, so runs do not pile partitions up on the broker."""
+    return await delete_topics(bootstrap, {t for t in await topic_names(bootstrap) if run in t})
 
 
 class StaticJson:
