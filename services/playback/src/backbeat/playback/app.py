@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from functools import partial
 
 import httpx
@@ -23,6 +24,7 @@ from backbeat.playback.live.hub import LiveHub
 from backbeat.playback.service.player_control import PlayerControl
 from backbeat.playback.service.spotify_tokens import SpotifyTokenSource
 from backbeat.playback.settings import PlaybackSettings
+from backbeat.playback.store.retention import ProcessedEventsPruner
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import ensure_topics, kafka_ping
@@ -84,6 +86,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         consumers: PlaybackConsumers | None = None
         tail: LiveTail | None = None
+        pruner: ProcessedEventsPruner | None = None
         try:
             await ensure_topics(settings.kafka_bootstrap, topic_specs(settings))
             if hub is not None:
@@ -105,6 +108,12 @@ def create_app(
                 metrics = ConsumerMetrics(app.state.metrics_registry)
                 consumers = PlaybackConsumers(settings, database, metrics)
                 await consumers.start()
+                pruner = ProcessedEventsPruner(
+                    database,
+                    retention=timedelta(hours=settings.processed_events_retention_h),
+                    interval=timedelta(seconds=settings.processed_events_prune_interval_s),
+                )
+                pruner.start()
             app.state.consumers = consumers
             yield
         finally:
@@ -120,6 +129,8 @@ def create_app(
                     cleanup.push_async_callback(tail.stop)
                 if consumers is not None:
                     cleanup.push_async_callback(consumers.stop)
+                if pruner is not None:
+                    cleanup.push_async_callback(pruner.stop)
 
     app = create_service_app(
         service="playback",

@@ -80,6 +80,12 @@ class PlaybackSettings(ServiceSettings):
     retry_backoff_initial_s: float = Field(default=0.2, gt=0)
     retry_backoff_max_s: float = Field(default=5.0, gt=0)
 
+    # Applied event ids are kept this long, then pruned (hourly by default). Keep it above the
+    # events topic's retention (Kafka's default is 7 days): only an event still in the log can
+    # be delivered again.
+    processed_events_retention_h: float = Field(default=8 * 24, gt=0)
+    processed_events_prune_interval_s: float = Field(default=3600.0, gt=0)
+
     # The play rule: half the track or four minutes, whichever comes first.
     play_min_fraction: float = Field(default=0.5, gt=0, le=1)
     play_enough_ms: int = Field(default=240_000, gt=0)

@@ -51,6 +51,7 @@ user_playback = Table(
 
 # Ids of applied events. The per-user sequence already rejects replays; the id catches a
 # redelivered event even if its user's row was recreated, and is the contract's dedup key.
+# Ids older than the events topic's retention are pruned (store/retention.py).
 processed_events = Table(
     "processed_events",
     metadata,
@@ -59,6 +60,7 @@ processed_events = Table(
     Column("sequence", BigInteger, nullable=False),
     Column("processed_at", TZ, nullable=False),
     Index(None, "user_id"),
+    Index(None, "processed_at"),  # pruning ids past the topic's retention
 )
 
 plays = Table(
