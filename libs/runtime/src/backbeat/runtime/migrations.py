@@ -11,9 +11,12 @@ import argparse
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command, context
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -34,6 +37,21 @@ def upgrade(migrations: Path, database_url: str, revision: str = "head") -> None
 
 def downgrade(migrations: Path, database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(migrations, database_url), revision)
+
+
+async def schema_drift(database_url: str, metadata: MetaData) -> list[Any]:
+    """How the database differs from ``metadata`` (Alembic's comparison, column types
+    included): empty when the migrations built exactly the tables the code uses."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"compare_type": True}), metadata
+                )
+            )
+    finally:
+        await engine.dispose()
 
 
 def run_env(metadata: MetaData, service: str) -> None:
