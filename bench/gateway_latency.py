@@ -11,6 +11,7 @@ tokens, Kafka at BACKBEAT_KAFKA_BOOTSTRAP), signs up one user, then measures.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -20,7 +21,13 @@ import uuid
 import httpx
 
 from backbeat.auth.store.migrate import upgrade as migrate_auth
-from backbeat.runtime.testing import ServiceProcess, free_port, percentile
+from backbeat.runtime.testing import (
+    ServiceProcess,
+    delete_run_topics,
+    free_port,
+    percentile,
+    service_process,
+)
 from backbeat.tokens.store.migrate import upgrade as migrate_tokens
 
 
@@ -45,59 +52,53 @@ def main() -> None:
     migrate_auth(database_url("auth"))
     migrate_tokens(database_url("tokens"))
     common = {"BACKBEAT_ENVIRONMENT": "test", "BACKBEAT_KAFKA_BOOTSTRAP": kafka}
+    run = uuid.uuid4().hex[:8]
     processes: list[ServiceProcess] = []
     try:
-        auth_port, tokens_port, gateway_port = free_port(), free_port(), free_port()
+        auth_port = free_port()
         auth_url = f"http://127.0.0.1:{auth_port}"
         jwks = f"{auth_url}/.well-known/jwks.json"
         start(
             processes,
-            ServiceProcess(
-                "auth-bench",
-                "backbeat.auth",
-                auth_port,
-                env={
-                    **common,
-                    "BACKBEAT_AUTH_PORT": str(auth_port),
-                    "BACKBEAT_AUTH_DATABASE_URL": database_url("auth"),
-                    "BACKBEAT_AUTH_ISSUER": auth_url,
-                },
+            service_process(
+                "auth",
+                {"DATABASE_URL": database_url("auth"), "ISSUER": auth_url},
+                env=common,
+                name="auth-bench",
+                port=auth_port,
             ),
         )
         tokens = start(
             processes,
-            ServiceProcess(
-                "tokens-bench",
-                "backbeat.tokens",
-                tokens_port,
-                env={
-                    **common,
-                    "BACKBEAT_TOKENS_PORT": str(tokens_port),
-                    "BACKBEAT_TOKENS_DATABASE_URL": database_url("tokens"),
-                    "BACKBEAT_TOKENS_AUTH_ISSUER": auth_url,
-                    "BACKBEAT_TOKENS_AUTH_JWKS_URL": jwks,
+            service_process(
+                "tokens",
+                {
+                    "DATABASE_URL": database_url("tokens"),
+                    "AUTH_ISSUER": auth_url,
+                    "AUTH_JWKS_URL": jwks,
+                    "CONNECTIONS_TOPIC": f"bench.spotify.connections.{run}",
                 },
+                env=common,
+                name="tokens-bench",
             ),
         )
         gateway = start(
             processes,
-            ServiceProcess(
-                "gateway-bench",
-                "backbeat.gateway",
-                gateway_port,
-                env={
-                    **common,
-                    "BACKBEAT_GATEWAY_PORT": str(gateway_port),
-                    "BACKBEAT_GATEWAY_AUTH_URL": auth_url,
-                    "BACKBEAT_GATEWAY_TOKENS_URL": tokens.url,
-                    "BACKBEAT_GATEWAY_AUTH_ISSUER": auth_url,
-                    "BACKBEAT_GATEWAY_AUTH_JWKS_URL": jwks,
+            service_process(
+                "gateway",
+                {
+                    "AUTH_URL": auth_url,
+                    "TOKENS_URL": tokens.url,
+                    "AUTH_ISSUER": auth_url,
+                    "AUTH_JWKS_URL": jwks,
                     # The benchmark measures latency, not the limiter's refusals.
-                    "BACKBEAT_GATEWAY_USER_RATE_PER_S": "100000",
-                    "BACKBEAT_GATEWAY_USER_BURST": "100000",
-                    "BACKBEAT_GATEWAY_ADDRESS_RATE_PER_S": "100000",
-                    "BACKBEAT_GATEWAY_ADDRESS_BURST": "100000",
+                    "USER_RATE_PER_S": "100000",
+                    "USER_BURST": "100000",
+                    "ADDRESS_RATE_PER_S": "100000",
+                    "ADDRESS_BURST": "100000",
                 },
+                env=common,
+                name="gateway-bench",
             ),
         )
         email, password = f"bench-{uuid.uuid4().hex[:12]}@example.com", "bench password 123"
@@ -128,6 +129,7 @@ def main() -> None:
     finally:
         for process in reversed(processes):
             process.stop()
+        asyncio.run(delete_run_topics(kafka, run))
 
     def summary(values: list[float]) -> dict[str, float]:
         return {

@@ -29,13 +29,14 @@ from backbeat.runtime.database import Database
 from backbeat.runtime.testing import (
     ServiceProcess,
     StaticJson,
-    free_port,
+    delete_run_topics,
     http_load,
     percentile,
     spotify_fake,
 )
 from backbeat.tokens.store.migrate import upgrade
 from backbeat.tokens.store.tables import credentials
+from backbeat.tokens.testing import tokens_process
 
 DATABASE_URL = os.environ.get(
     "BACKBEAT_TEST_TOKENS_DATABASE_URL",
@@ -96,25 +97,19 @@ async def run(users: int, concurrency: int, seconds: float) -> dict[str, object]
     await asyncio.to_thread(upgrade, DATABASE_URL)
     fake = spotify_fake("--rate-limit", "0").start()
     app = await asyncio.to_thread(register_app, fake)
-    port = free_port()
+    run_id = uuid.uuid4().hex[:8]
     with StaticJson(FORGE.jwks()) as jwks:
-        tokens = ServiceProcess(
-            "tokens-bench",
-            "backbeat.tokens",
-            port,
-            env={
-                "BACKBEAT_TOKENS_PORT": str(port),
-                "BACKBEAT_TOKENS_DATABASE_URL": DATABASE_URL,
-                "BACKBEAT_KAFKA_BOOTSTRAP": KAFKA,
-                "BACKBEAT_TOKENS_AUTH_ISSUER": ISSUER,
-                "BACKBEAT_TOKENS_AUTH_JWKS_URL": jwks.url,
-                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_ID": app["client_id"],
-                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_SECRET": app["client_secret"],
-                "BACKBEAT_TOKENS_SPOTIFY_ACCOUNTS_URL": fake.url,
-                "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
-                "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": REDIRECT,
-                "BACKBEAT_TOKENS_LOG_LEVEL": "WARNING",
-            },
+        tokens = tokens_process(
+            database_url=DATABASE_URL,
+            kafka_bootstrap=KAFKA,
+            auth_issuer=ISSUER,
+            jwks_url=jwks.url,
+            spotify_url=fake.url,
+            spotify_app=app,
+            redirect_uri=REDIRECT,
+            connections_topic=f"bench.spotify.connections.{run_id}",
+            name="tokens-bench",
+            settings={"LOG_LEVEL": "WARNING"},
         ).start()
         db = Database(DATABASE_URL)
         try:
@@ -147,6 +142,7 @@ async def run(users: int, concurrency: int, seconds: float) -> dict[str, object]
             await db.dispose()
             tokens.stop()
             fake.stop()
+            await delete_run_topics(KAFKA, run_id)
     return {
         "bench": "tokens_handout",
         "results": {**handout.as_dict(), "users": users, "concurrency": concurrency},

@@ -17,8 +17,15 @@ import httpx
 
 from backbeat.auth.store.migrate import upgrade as migrate_auth
 from backbeat.playback.store.migrate import upgrade as migrate_playback
-from backbeat.runtime.testing import ServiceProcess, delete_run_topics, free_port, spotify_fake
+from backbeat.runtime.testing import (
+    ServiceProcess,
+    delete_run_topics,
+    free_port,
+    service_process,
+    spotify_fake,
+)
 from backbeat.tokens.store.migrate import upgrade as migrate_tokens
+from backbeat.tokens.testing import tokens_process
 
 CLIENT_SECRETS = {"watcher": "e2e-watcher-secret", "playback": "e2e-playback-secret"}
 # The watcher's polling interval in the end-to-end tests (the benchmark keeps the defaults).
@@ -92,17 +99,16 @@ def full_stack(
         app = httpx.post(f"{fake.url}/_control/clients", json={"redirect_uris": [callback]})
         spotify_app = app.json()
         start(
-            ServiceProcess(
-                "e2e-auth",
-                "backbeat.auth",
-                ports["auth"],
-                env={
-                    **common,
-                    "BACKBEAT_AUTH_PORT": str(ports["auth"]),
-                    "BACKBEAT_AUTH_DATABASE_URL": database_urls["auth"],
-                    "BACKBEAT_AUTH_ISSUER": url["auth"],
-                    "BACKBEAT_AUTH_TRUST_FORWARDED_FOR": "true",
+            service_process(
+                "auth",
+                {
+                    "DATABASE_URL": database_urls["auth"],
+                    "ISSUER": url["auth"],
+                    "TRUST_FORWARDED_FOR": "true",
                 },
+                env=common,
+                name="e2e-auth",
+                port=ports["auth"],
             )
         )
         auth_settings = {
@@ -110,23 +116,19 @@ def full_stack(
             "AUTH_JWKS_URL": f"{url['auth']}/.well-known/jwks.json",
         }
         start(
-            ServiceProcess(
-                "e2e-tokens",
-                "backbeat.tokens",
-                ports["tokens"],
-                env={
-                    **common,
-                    **{f"BACKBEAT_TOKENS_{k}": v for k, v in auth_settings.items()},
-                    "BACKBEAT_TOKENS_PORT": str(ports["tokens"]),
-                    "BACKBEAT_TOKENS_DATABASE_URL": database_urls["tokens"],
-                    "BACKBEAT_TOKENS_SPOTIFY_CLIENT_ID": spotify_app["client_id"],
-                    "BACKBEAT_TOKENS_SPOTIFY_CLIENT_SECRET": spotify_app["client_secret"],
-                    "BACKBEAT_TOKENS_SPOTIFY_ACCOUNTS_URL": fake.url,
-                    "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
-                    "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": callback,
-                    "BACKBEAT_TOKENS_WEB_UI_URL": f"{url['gateway']}/",
-                    "BACKBEAT_TOKENS_CONNECTIONS_TOPIC": connections_topic,
-                },
+            tokens_process(
+                database_url=database_urls["tokens"],
+                kafka_bootstrap=kafka_bootstrap,
+                auth_issuer=auth_settings["AUTH_ISSUER"],
+                jwks_url=auth_settings["AUTH_JWKS_URL"],
+                spotify_url=fake.url,
+                spotify_app=spotify_app,
+                redirect_uri=callback,
+                connections_topic=connections_topic,
+                name="e2e-tokens",
+                port=ports["tokens"],
+                settings={"WEB_UI_URL": f"{url['gateway']}/"},
+                env=common,
             )
         )
         service_client = {
@@ -135,58 +137,55 @@ def full_stack(
             "SPOTIFY_API_URL": fake.url,
         }
         start(
-            ServiceProcess(
-                "e2e-playback",
-                "backbeat.playback",
-                ports["playback"],
-                env={
-                    **common,
-                    **{f"BACKBEAT_PLAYBACK_{k}": v for k, v in auth_settings.items()},
-                    **{f"BACKBEAT_PLAYBACK_{k}": v for k, v in service_client.items()},
-                    "BACKBEAT_PLAYBACK_PORT": str(ports["playback"]),
-                    "BACKBEAT_PLAYBACK_DATABASE_URL": database_urls["playback"],
-                    "BACKBEAT_PLAYBACK_CLIENT_SECRET": CLIENT_SECRETS["playback"],
-                    "BACKBEAT_PLAYBACK_EVENTS_TOPIC": events_topic,
-                    "BACKBEAT_PLAYBACK_DEAD_LETTER_TOPIC": f"{events_topic}.dlq",
-                    "BACKBEAT_PLAYBACK_CONSUMER_GROUP": f"e2e-playback-{run}",
-                    "BACKBEAT_PLAYBACK_ERASURE_CONSUMER_GROUP": f"e2e-erasure-{run}",
+            service_process(
+                "playback",
+                {
+                    **auth_settings,
+                    **service_client,
+                    "DATABASE_URL": database_urls["playback"],
+                    "CLIENT_SECRET": CLIENT_SECRETS["playback"],
+                    "EVENTS_TOPIC": events_topic,
+                    "DEAD_LETTER_TOPIC": f"{events_topic}.dlq",
+                    "CONSUMER_GROUP": f"e2e-playback-{run}",
+                    "ERASURE_CONSUMER_GROUP": f"e2e-erasure-{run}",
                 },
+                env=common,
+                name="e2e-playback",
+                port=ports["playback"],
             )
         )
         start(
-            ServiceProcess(
-                "e2e-watcher",
-                "backbeat.watcher",
-                ports["watcher"],
-                env={
-                    **common,
-                    **{f"BACKBEAT_WATCHER_{k}": v for k, v in service_client.items()},
-                    "BACKBEAT_WATCHER_PORT": str(ports["watcher"]),
-                    "BACKBEAT_WATCHER_CLIENT_SECRET": CLIENT_SECRETS["watcher"],
-                    "BACKBEAT_WATCHER_SPOTIFY_ACCOUNTS_URL": fake.url,
-                    "BACKBEAT_WATCHER_EVENTS_TOPIC": events_topic,
-                    "BACKBEAT_WATCHER_CONNECTIONS_TOPIC": connections_topic,
-                    "BACKBEAT_WATCHER_STATE_TOPIC": f"e2e.watcher.state.{run}",
-                    "BACKBEAT_WATCHER_CONSUMER_GROUP": f"e2e-watcher-{run}",
-                    "BACKBEAT_WATCHER_TRANSACTIONAL_ID_PREFIX": f"e2e-watcher-{run}",
-                    **{f"BACKBEAT_WATCHER_{k}": v for k, v in (watcher_settings or {}).items()},
+            service_process(
+                "watcher",
+                {
+                    **service_client,
+                    "CLIENT_SECRET": CLIENT_SECRETS["watcher"],
+                    "SPOTIFY_ACCOUNTS_URL": fake.url,
+                    "EVENTS_TOPIC": events_topic,
+                    "CONNECTIONS_TOPIC": connections_topic,
+                    "STATE_TOPIC": f"e2e.watcher.state.{run}",
+                    "CONSUMER_GROUP": f"e2e-watcher-{run}",
+                    "TRANSACTIONAL_ID_PREFIX": f"e2e-watcher-{run}",
+                    **(watcher_settings or {}),
                 },
+                env=common,
+                name="e2e-watcher",
+                port=ports["watcher"],
             )
         )
         gateway = start(
-            ServiceProcess(
-                "e2e-gateway",
-                "backbeat.gateway",
-                ports["gateway"],
-                env={
-                    **common,
-                    **{f"BACKBEAT_GATEWAY_{k}": v for k, v in auth_settings.items()},
-                    "BACKBEAT_GATEWAY_PORT": str(ports["gateway"]),
-                    "BACKBEAT_GATEWAY_AUTH_URL": url["auth"],
-                    "BACKBEAT_GATEWAY_TOKENS_URL": url["tokens"],
-                    "BACKBEAT_GATEWAY_PLAYBACK_URL": url["playback"],
-                    **{f"BACKBEAT_GATEWAY_{k}": v for k, v in (gateway_settings or {}).items()},
+            service_process(
+                "gateway",
+                {
+                    **auth_settings,
+                    "AUTH_URL": url["auth"],
+                    "TOKENS_URL": url["tokens"],
+                    "PLAYBACK_URL": url["playback"],
+                    **(gateway_settings or {}),
                 },
+                env=common,
+                name="e2e-gateway",
+                port=ports["gateway"],
             )
         )
         yield FullStack(fake=fake, gateway=gateway, processes=processes, events_topic=events_topic)

@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from backbeat.auth.store.migrate import upgrade as migrate_auth
-from backbeat.runtime.testing import ServiceProcess, free_port, spotify_fake
+from backbeat.runtime.testing import ServiceProcess, free_port, service_process, spotify_fake
 from backbeat.tokens.store.migrate import upgrade as migrate_tokens
+from backbeat.tokens.testing import tokens_process
 
 PASSWORD = "correct horse battery staple"
 
@@ -63,18 +64,22 @@ class Stack:
     ) -> ServiceProcess:
         """A started gateway in front of the stack; ``settings`` are BACKBEAT_GATEWAY_* values
         by lowercase name (``max_body_bytes="1024"``)."""
-        port = port or free_port()
-        env = {
-            "BACKBEAT_ENVIRONMENT": "test",
-            "BACKBEAT_GATEWAY_PORT": str(port),
-            "BACKBEAT_GATEWAY_AUTH_URL": self.auth.url,
-            "BACKBEAT_GATEWAY_TOKENS_URL": self.tokens.url,
-            "BACKBEAT_GATEWAY_PLAYBACK_URL": playback_url or self.playback.url,
-            "BACKBEAT_GATEWAY_AUTH_ISSUER": self.issuer,
-            "BACKBEAT_GATEWAY_AUTH_JWKS_URL": self.jwks_url,
-            **{f"BACKBEAT_GATEWAY_{key.upper()}": value for key, value in settings.items()},
-        }
-        return self.start(ServiceProcess(name, "backbeat.gateway", port, env=env))
+        return self.start(
+            service_process(
+                "gateway",
+                {
+                    "AUTH_URL": self.auth.url,
+                    "TOKENS_URL": self.tokens.url,
+                    "PLAYBACK_URL": playback_url or self.playback.url,
+                    "AUTH_ISSUER": self.issuer,
+                    "AUTH_JWKS_URL": self.jwks_url,
+                    **{key.upper(): value for key, value in settings.items()},
+                },
+                env={"BACKBEAT_ENVIRONMENT": "test"},
+                name=name,
+                port=port,
+            )
+        )
 
     def main_gateway(self) -> ServiceProcess:
         """The gateway on the port the tokens service sends browsers back to after Spotify;
@@ -129,40 +134,30 @@ def start_stack(database_urls: Mapping[str, str], kafka_bootstrap: str) -> Stack
         ).json()
         common = {"BACKBEAT_ENVIRONMENT": "test", "BACKBEAT_KAFKA_BOOTSTRAP": kafka_bootstrap}
         auth_port = free_port()
-        auth = ServiceProcess(
+        auth = service_process(
             "auth",
-            "backbeat.auth",
-            auth_port,
-            env={
-                **common,
-                "BACKBEAT_AUTH_PORT": str(auth_port),
-                "BACKBEAT_AUTH_DATABASE_URL": database_urls["auth"],
-                "BACKBEAT_AUTH_ISSUER": f"http://127.0.0.1:{auth_port}",
-                "BACKBEAT_AUTH_TRUST_FORWARDED_FOR": "true",
-                "BACKBEAT_AUTH_KEY_ROTATION_INTERVAL_S": "0",
+            {
+                "DATABASE_URL": database_urls["auth"],
+                "ISSUER": f"http://127.0.0.1:{auth_port}",
+                "TRUST_FORWARDED_FOR": "true",
+                "KEY_ROTATION_INTERVAL_S": "0",
             },
+            env=common,
+            port=auth_port,
         )
         processes.append(auth.start(timeout_s=60))
         jwks_url = f"{auth.url}/.well-known/jwks.json"
-        tokens_port = free_port()
-        tokens = ServiceProcess(
-            "tokens",
-            "backbeat.tokens",
-            tokens_port,
-            env={
-                **common,
-                "BACKBEAT_TOKENS_PORT": str(tokens_port),
-                "BACKBEAT_TOKENS_DATABASE_URL": database_urls["tokens"],
-                "BACKBEAT_TOKENS_AUTH_ISSUER": auth.url,
-                "BACKBEAT_TOKENS_AUTH_JWKS_URL": jwks_url,
-                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_ID": spotify_app["client_id"],
-                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_SECRET": spotify_app["client_secret"],
-                "BACKBEAT_TOKENS_SPOTIFY_ACCOUNTS_URL": fake.url,
-                "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
-                "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": callback,
-                "BACKBEAT_TOKENS_WEB_UI_URL": f"{gateway_url}/",
-                "BACKBEAT_TOKENS_CONNECTIONS_TOPIC": f"test.spotify.connections.{uuid.uuid4().hex}",
-            },
+        tokens = tokens_process(
+            database_url=database_urls["tokens"],
+            kafka_bootstrap=kafka_bootstrap,
+            auth_issuer=auth.url,
+            jwks_url=jwks_url,
+            spotify_url=fake.url,
+            spotify_app=spotify_app,
+            redirect_uri=callback,
+            connections_topic=f"test.spotify.connections.{uuid.uuid4().hex}",
+            settings={"WEB_UI_URL": f"{gateway_url}/"},
+            env=common,
         )
         processes.append(tokens.start(timeout_s=60))
         playback_port = free_port()

@@ -13,8 +13,9 @@ import pytest
 
 from backbeat.playback.app import create_app
 from backbeat.playback.settings import PlaybackSettings
-from backbeat.runtime.testing import ServiceProcess, StaticJson, free_port, spotify_fake
+from backbeat.runtime.testing import ServiceProcess, StaticJson, spotify_fake
 from backbeat.tokens.store.migrate import upgrade as upgrade_tokens
+from backbeat.tokens.testing import tokens_process
 from tests.playback.integration.service import (
     FORGE,
     ISSUER,
@@ -54,25 +55,17 @@ def deployment(database_urls: dict[str, str], kafka_bootstrap: str) -> Iterator[
     fake = spotify_fake("--rate-limit", "0").start()
     client = httpx.post(f"{fake.url}/_control/clients", json={"redirect_uris": [REDIRECT_URI]})
     app = client.json()
-    port = free_port()
     with StaticJson(FORGE.jwks()) as jwks:
-        tokens = ServiceProcess(
-            "tokens-for-playback",
-            "backbeat.tokens",
-            port,
-            env={
-                "BACKBEAT_TOKENS_PORT": str(port),
-                "BACKBEAT_TOKENS_DATABASE_URL": tokens_url,
-                "BACKBEAT_KAFKA_BOOTSTRAP": kafka_bootstrap,
-                "BACKBEAT_TOKENS_AUTH_ISSUER": ISSUER,
-                "BACKBEAT_TOKENS_AUTH_JWKS_URL": jwks.url,
-                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_ID": app["client_id"],
-                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_SECRET": app["client_secret"],
-                "BACKBEAT_TOKENS_SPOTIFY_ACCOUNTS_URL": fake.url,
-                "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
-                "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": REDIRECT_URI,
-                "BACKBEAT_TOKENS_CONNECTIONS_TOPIC": f"test.spotify.connections.{uuid.uuid4().hex}",
-            },
+        tokens = tokens_process(
+            database_url=tokens_url,
+            kafka_bootstrap=kafka_bootstrap,
+            auth_issuer=ISSUER,
+            jwks_url=jwks.url,
+            spotify_url=fake.url,
+            spotify_app=app,
+            redirect_uri=REDIRECT_URI,
+            connections_topic=f"test.spotify.connections.{uuid.uuid4().hex}",
+            name="tokens-for-playback",
         )
         try:
             tokens.start(timeout_s=60)

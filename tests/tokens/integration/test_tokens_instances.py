@@ -21,10 +21,12 @@ from backbeat.runtime.testing import ServiceProcess, StaticJson, free_port, spot
 from backbeat.tokens.domain.vault import CredentialField, KeyRing, SealedSecret, open_sealed
 from backbeat.tokens.settings import TokensSettings
 from backbeat.tokens.store.tables import credentials
+from backbeat.tokens.testing import tokens_process
 
 pytestmark = pytest.mark.integration
 
 ISSUER = "http://auth.test"
+REDIRECT = "http://127.0.0.1:8000/api/spotify/callback"
 FORGE = TokenForge(issuer=ISSUER, user_audience="backbeat", service_audience="tokens")
 
 
@@ -38,16 +40,28 @@ def service() -> dict[str, str]:
 class Deployment:
     fake: ServiceProcess
     instances: list[ServiceProcess]
-    client_id: str
-    env: dict[str, str]
+    spotify_app: dict[str, str]
+    database_url: str
+    kafka_bootstrap: str
+    jwks_url: str
+    connections_topic: str
+
+    @property
+    def client_id(self) -> str:
+        return self.spotify_app["client_id"]
 
     def start_instance(self, ready_path: str = "/health/ready") -> ServiceProcess:
-        port = free_port()
-        instance = ServiceProcess(
-            f"tokens-{len(self.instances)}",
-            "backbeat.tokens",
-            port,
-            env={**self.env, "BACKBEAT_TOKENS_PORT": str(port)},
+        instance = tokens_process(
+            database_url=self.database_url,
+            kafka_bootstrap=self.kafka_bootstrap,
+            auth_issuer=ISSUER,
+            jwks_url=self.jwks_url,
+            spotify_url=self.fake.url,
+            spotify_app=self.spotify_app,
+            redirect_uri=REDIRECT,
+            connections_topic=self.connections_topic,
+            name=f"tokens-{len(self.instances)}",
+            settings={"REFRESH_LEASE_S": "3"},
             ready_path=ready_path,
         )
         self.instances.append(instance)
@@ -77,26 +91,16 @@ class Deployment:
 @pytest.fixture
 def deployment(tokens_db: Database, tokens_url: str, kafka_bootstrap: str) -> Iterator[Deployment]:
     fake = spotify_fake("--rate-limit", "0").start()
-    redirect = "http://127.0.0.1:8000/api/spotify/callback"
-    app = httpx.post(f"{fake.url}/_control/clients", json={"redirect_uris": [redirect]}).json()
+    app = httpx.post(f"{fake.url}/_control/clients", json={"redirect_uris": [REDIRECT]}).json()
     with StaticJson(FORGE.jwks()) as jwks:
         deployment = Deployment(
             fake=fake,
             instances=[],
-            client_id=app["client_id"],
-            env={
-                "BACKBEAT_TOKENS_DATABASE_URL": tokens_url,
-                "BACKBEAT_KAFKA_BOOTSTRAP": kafka_bootstrap,
-                "BACKBEAT_TOKENS_AUTH_ISSUER": ISSUER,
-                "BACKBEAT_TOKENS_AUTH_JWKS_URL": jwks.url,
-                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_ID": app["client_id"],
-                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_SECRET": app["client_secret"],
-                "BACKBEAT_TOKENS_SPOTIFY_ACCOUNTS_URL": fake.url,
-                "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
-                "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": redirect,
-                "BACKBEAT_TOKENS_REFRESH_LEASE_S": "3",
-                "BACKBEAT_TOKENS_CONNECTIONS_TOPIC": f"test.spotify.connections.{uuid.uuid4().hex}",
-            },
+            spotify_app=app,
+            database_url=tokens_url,
+            kafka_bootstrap=kafka_bootstrap,
+            jwks_url=jwks.url,
+            connections_topic=f"test.spotify.connections.{uuid.uuid4().hex}",
         )
         try:
             yield deployment
@@ -200,16 +204,16 @@ async def test_a_connection_event_committed_while_kafka_is_away_is_published_aft
 ) -> None:
     # This instance cannot reach Kafka: its relay waits while the connect commits the row and
     # the event together; then the process dies before anything is published.
-    deployment.env["BACKBEAT_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{free_port()}"
+    deployment.kafka_bootstrap = f"127.0.0.1:{free_port()}"
     cut_off = deployment.start_instance_live_only()
     user = str(uuid.uuid4())
     deployment.connect(cut_off, user)
     cut_off.kill()
 
-    deployment.env["BACKBEAT_KAFKA_BOOTSTRAP"] = kafka_bootstrap
+    deployment.kafka_bootstrap = kafka_bootstrap
     deployment.start_instance()
     consumer = AIOKafkaConsumer(
-        deployment.env["BACKBEAT_TOKENS_CONNECTIONS_TOPIC"],
+        deployment.connections_topic,
         bootstrap_servers=kafka_bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

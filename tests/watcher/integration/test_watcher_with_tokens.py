@@ -15,8 +15,9 @@ import pytest
 
 from backbeat.authn.testing import TokenForge
 from backbeat.events.playback import PlaybackEventKind
-from backbeat.runtime.testing import ServiceProcess, StaticJson, free_port, spotify_fake
+from backbeat.runtime.testing import ServiceProcess, StaticJson, service_process, spotify_fake
 from backbeat.tokens.store.migrate import upgrade
+from backbeat.tokens.testing import tokens_process
 from backbeat.watcher.testing import StandInAuthAndTokens, read_playback_events
 
 pytestmark = pytest.mark.integration
@@ -53,50 +54,39 @@ def test_a_user_connected_through_tokens_is_watched_and_their_plays_published(
             {}, service_token=FORGE.service_token("watcher", "tokens:read")
         ) as auth,
     ):
-        tokens_port = free_port()
         connections_topic = f"test.spotify.connections.{unique}"
-        tokens = ServiceProcess(
-            "tokens-for-watcher",
-            "backbeat.tokens",
-            tokens_port,
-            env={
-                "BACKBEAT_TOKENS_PORT": str(tokens_port),
-                "BACKBEAT_TOKENS_DATABASE_URL": tokens_url,
-                "BACKBEAT_KAFKA_BOOTSTRAP": kafka_bootstrap,
-                "BACKBEAT_TOKENS_AUTH_ISSUER": ISSUER,
-                "BACKBEAT_TOKENS_AUTH_JWKS_URL": jwks.url,
-                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_ID": app["client_id"],
-                "BACKBEAT_TOKENS_SPOTIFY_CLIENT_SECRET": app["client_secret"],
-                "BACKBEAT_TOKENS_SPOTIFY_ACCOUNTS_URL": fake.url,
-                "BACKBEAT_TOKENS_SPOTIFY_API_URL": fake.url,
-                "BACKBEAT_TOKENS_SPOTIFY_REDIRECT_URI": REDIRECT,
-                "BACKBEAT_TOKENS_CONNECTIONS_TOPIC": connections_topic,
-            },
+        tokens = tokens_process(
+            database_url=tokens_url,
+            kafka_bootstrap=kafka_bootstrap,
+            auth_issuer=ISSUER,
+            jwks_url=jwks.url,
+            spotify_url=fake.url,
+            spotify_app=app,
+            redirect_uri=REDIRECT,
+            connections_topic=connections_topic,
+            name="tokens-for-watcher",
         ).start()
         processes.append(tokens)
-        watcher_port = free_port()
         events_topic = f"test.watcher.events.{unique}"
-        watcher = ServiceProcess(
-            "watcher-with-tokens",
-            "backbeat.watcher",
-            watcher_port,
-            env={
-                "BACKBEAT_KAFKA_BOOTSTRAP": kafka_bootstrap,
-                "BACKBEAT_WATCHER_PORT": str(watcher_port),
-                "BACKBEAT_WATCHER_AUTH_TOKEN_URL": f"{auth.url}/oauth/token",
-                "BACKBEAT_WATCHER_TOKENS_URL": tokens.url,
-                "BACKBEAT_WATCHER_SPOTIFY_API_URL": fake.url,
-                "BACKBEAT_WATCHER_SPOTIFY_ACCOUNTS_URL": fake.url,
-                "BACKBEAT_WATCHER_EVENTS_TOPIC": events_topic,
-                "BACKBEAT_WATCHER_CONNECTIONS_TOPIC": connections_topic,
-                "BACKBEAT_WATCHER_EVENTS_PARTITIONS": "3",
-                "BACKBEAT_WATCHER_STATE_TOPIC": f"test.watcher.state.{unique}",
-                "BACKBEAT_WATCHER_CONSUMER_GROUP": f"test-watcher-{unique}",
-                "BACKBEAT_WATCHER_TRANSACTIONAL_ID_PREFIX": f"test-watcher-{unique}",
-                "BACKBEAT_WATCHER_ACTIVE_INTERVAL_S": "1",
-                "BACKBEAT_WATCHER_IDLE_INTERVAL_S": "1",
-                "BACKBEAT_WATCHER_COMMIT_INTERVAL_MS": "50",
+        watcher = service_process(
+            "watcher",
+            {
+                "AUTH_TOKEN_URL": f"{auth.url}/oauth/token",
+                "TOKENS_URL": tokens.url,
+                "SPOTIFY_API_URL": fake.url,
+                "SPOTIFY_ACCOUNTS_URL": fake.url,
+                "EVENTS_TOPIC": events_topic,
+                "CONNECTIONS_TOPIC": connections_topic,
+                "EVENTS_PARTITIONS": "3",
+                "STATE_TOPIC": f"test.watcher.state.{unique}",
+                "CONSUMER_GROUP": f"test-watcher-{unique}",
+                "TRANSACTIONAL_ID_PREFIX": f"test-watcher-{unique}",
+                "ACTIVE_INTERVAL_S": "1",
+                "IDLE_INTERVAL_S": "1",
+                "COMMIT_INTERVAL_MS": "50",
             },
+            env={"BACKBEAT_KAFKA_BOOTSTRAP": kafka_bootstrap},
+            name="watcher-with-tokens",
         ).start(timeout_s=60)
         processes.append(watcher)
 

@@ -92,6 +92,33 @@ class ServiceProcess:
             self.process.wait()
 
 
+def service_process(
+    service: str,
+    settings: Mapping[str, str],
+    *,
+    env: Mapping[str, str] | None = None,
+    name: str | None = None,
+    port: int | None = None,
+    ready_path: str = "/health/ready",
+) -> ServiceProcess:
+    """``python -m backbeat.<service>`` on ``port`` (a free one by default), configured by
+    ``settings``: its BACKBEAT_<SERVICE>_* values by suffix (``DATABASE_URL``), plus ``env``
+    as it is (``BACKBEAT_KAFKA_BOOTSTRAP``)."""
+    port = port or free_port()
+    prefix = f"BACKBEAT_{service.upper()}_"
+    return ServiceProcess(
+        name or service,
+        f"backbeat.{service}",
+        port,
+        env={
+            **(env or {}),
+            **{prefix + key: value for key, value in settings.items()},
+            prefix + "PORT": str(port),
+        },
+        ready_path=ready_path,
+    )
+
+
 def spotify_fake(*extra_args: str) -> ServiceProcess:
     port = free_port()
     return ServiceProcess(
