@@ -86,3 +86,20 @@ async def test_the_pruner_runs_on_its_interval_until_stopped(database: Database)
         assert await applied_ids(database) == set()
     finally:
         await pruner.stop()
+
+
+async def test_two_instances_pruning_at_once_delete_each_id_once(database: Database) -> None:
+    listeners = [Listener(f"user-{n}").listen_through(track(n % 5 + 1)) for n in range(40)]
+    async with database.session() as session:
+        await apply_events(session, [e for listener in listeners for e in listener.events], RULE)
+    for listener in listeners:
+        await age(database, listener.user_id, days=9)
+    total = len(await applied_ids(database))
+
+    cutoff = datetime.now(UTC) - timedelta(days=8)
+    counts = await asyncio.gather(
+        *(prune_processed_events(database, cutoff, batch=7) for _ in range(2))
+    )
+
+    assert sum(counts) == total
+    assert await applied_ids(database) == set()

@@ -13,12 +13,33 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import text
 
-from backbeat.playback.store.tables import processed_events
 from backbeat.runtime.database import Database
 
 log = logging.getLogger(__name__)
+
+
+# One batch: the oldest ``batch`` ids from ``floor`` on (the index on processed_at walks from
+# there, not over the dead entries the batches before left behind), deleted by their row
+# address; it answers how many went and the newest time among them, the next floor.
+_PRUNE_BATCH = text(
+    """
+    WITH doomed AS (
+        SELECT ctid FROM processed_events
+        WHERE processed_at >= :floor AND processed_at < :older_than
+        ORDER BY processed_at
+        LIMIT :batch
+        -- Another instance pruning at the same time takes other rows instead of waiting.
+        FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        DELETE FROM processed_events WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed))
+        RETURNING processed_at
+    )
+    SELECT count(*), max(processed_at) FROM gone
+    """
+)
+_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def prune_processed_events(
@@ -26,23 +47,19 @@ async def prune_processed_events(
 ) -> int:
     """Delete the ids applied before ``older_than``, ``batch`` rows per transaction (short
     transactions, so appliers are never held up); returns how many were deleted."""
-    stale = (
-        select(processed_events.c.event_id)
-        .where(processed_events.c.processed_at < older_than)
-        .limit(batch)
-        # Another instance pruning at the same time takes other rows instead of waiting.
-        .with_for_update(skip_locked=True)
-    )
-    deleted = 0
+    deleted, floor = 0, _BEGINNING
     while True:
         async with database.session() as session:
-            result = await session.execute(
-                delete(processed_events).where(processed_events.c.event_id.in_(stale))
-            )
-        count = int(getattr(result, "rowcount", 0) or 0)
+            row = (
+                await session.execute(
+                    _PRUNE_BATCH, {"floor": floor, "older_than": older_than, "batch": batch}
+                )
+            ).one()
+        count, newest = int(row[0]), row[1]
         deleted += count
         if count < batch:
             return deleted
+        floor = newest
 
 
 class ProcessedEventsPruner:
