@@ -14,6 +14,7 @@ from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import kafka_ping
 from backbeat.runtime.problems import ProblemError
+from backbeat.runtime.testing import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +74,16 @@ async def test_not_ready_when_the_database_is_unreachable(kafka_bootstrap: str) 
     assert ready.json()["checks"]["database"].startswith("failing")
     assert ready.json()["checks"]["kafka"] == "ok"
     assert "wrong" not in ready.text  # the password in the URL never leaks
+
+
+async def test_not_ready_when_kafka_is_unreachable(database_urls: dict[str, str]) -> None:
+    app, db = build_app(database_urls["playback"], f"127.0.0.1:{free_port()}")
+    async with await client_for(app) as client:
+        ready = await client.get("/health/ready")
+    await db.dispose()
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["kafka"].startswith("failing")
 
 
 async def test_errors_are_problem_details_with_a_stable_code_and_the_request_id(
