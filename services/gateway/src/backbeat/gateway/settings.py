@@ -25,7 +25,8 @@ class GatewaySettings(ServiceSettings):
     user_audience: str = "backbeat"
 
     # Per signed-in user and per client address: sustained requests per second, and the burst
-    # allowed on top. A page load of the web UI makes about ten requests at once.
+    # allowed on top. A page load of the web UI makes about ten requests at once. Counted in
+    # this instance's memory: with N instances sharing the clients, set 1/N of the limit.
     user_rate_per_s: float = Field(default=20.0, gt=0)
     user_burst: int = Field(default=60, ge=1)
     address_rate_per_s: float = Field(default=50.0, gt=0)
