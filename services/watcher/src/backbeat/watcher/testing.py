@@ -40,6 +40,17 @@ class ManualTime(Protocol):
     def advance(self, ms: int) -> None: ...
 
 
+def whole_ms_reaching(deadline_s: float) -> int:
+    """The first whole millisecond whose time in seconds (``ms / 1000``, as ``now`` reads it)
+    is not before ``deadline_s``. ``ceil(deadline_s * 1000)`` alone can fall short: for a
+    deadline a hair above a millisecond, the product rounds down onto that millisecond, the
+    clock would not move and the timer would never come due."""
+    target = math.ceil(deadline_s * 1000)
+    while target / 1000 < deadline_s:
+        target += 1
+    return target
+
+
 class SimulatedClock:
     """The scheduler's clock on the fake's manual clock: time moves only when no poll is in
     flight, straight to the next due time, and only while the gate is open and before
@@ -67,7 +78,7 @@ class SimulatedClock:
 
     async def wait(self, deadline: float | None, wake: asyncio.Event, idle: bool) -> None:
         if idle and deadline is not None and self.gate.is_set():
-            target = math.ceil(deadline * 1000)
+            target = whole_ms_reaching(deadline)
             if self.until_ms is None or target <= self.until_ms:
                 now = self._time.now_ms()
                 if target > now:
