@@ -1,4 +1,5 @@
-"""The whole stack as processes, shared by the end-to-end and browser tests of a session."""
+"""The whole stack as processes, shared by the end-to-end and browser tests, stopped when
+they are done."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from tests.e2e.full_stack import WATCH_INTERVAL_S, FullStack, full_stack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def whole_stack(database_urls: dict[str, str], kafka_bootstrap: str) -> Iterator[FullStack]:
     """Every service and the Spotify fake, the watcher polling every ``WATCH_INTERVAL_S``
     whatever the player is doing, so that tests wait seconds, not minutes."""

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 
 from backbeat.auth.store.migrate import upgrade as migrate_auth
 from backbeat.runtime.testing import ServiceProcess, free_port, service_process, spotify_fake
@@ -95,28 +94,6 @@ class Stack:
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
-
-
-_session_stack: Stack | None = None
-
-
-def session_stack(
-    request: pytest.FixtureRequest, database_urls: Mapping[str, str], kafka_bootstrap: str
-) -> Stack:
-    """One stack per test session, shared by the gateway, browser and API-schema tests
-    (their fixtures live in different conftest files), stopped when the session ends."""
-    global _session_stack
-    if _session_stack is None:
-        _session_stack = start_stack(database_urls, kafka_bootstrap)
-
-        def stop() -> None:
-            global _session_stack
-            if _session_stack is not None:
-                _session_stack.stop()
-                _session_stack = None
-
-        request.session.config.add_cleanup(stop)
-    return _session_stack
 
 
 def start_stack(database_urls: Mapping[str, str], kafka_bootstrap: str) -> Stack:

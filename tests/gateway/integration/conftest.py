@@ -8,7 +8,7 @@ from backbeat.runtime.testing import ServiceProcess
 from tests.gateway.stack import Account, Stack, sign_up
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def gateway(stack: Stack) -> ServiceProcess:
     return stack.main_gateway()
 
