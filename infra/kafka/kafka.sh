@@ -40,18 +40,23 @@ resolve() {
 }
 
 wait_ready() {
-  # Ready means the broker answers a metadata request, not merely that the port is open.
-  local deadline=$((SECONDS + ${BACKBEAT_KAFKA_START_TIMEOUT:-90}))
-  while [ $SECONDS -lt $deadline ]; do
+  # Ready means the broker answers a metadata request, not merely that the port is open. A
+  # broker holding many partitions takes a while to load them: say so while waiting.
+  local started=$SECONDS timeout=${BACKBEAT_KAFKA_START_TIMEOUT:-180} note_at=15
+  while [ $((SECONDS - started)) -lt "$timeout" ]; do
     if ! running; then
       tail -n 40 "$LOG" >&2 || true
       die "the Kafka broker exited while starting (log above, full log: $LOG)"
     fi
     if "$PY" "$ROOT/infra/kafka/ready.py" "$HOST:$PORT" 2>/dev/null; then return 0; fi
+    if [ $((SECONDS - started)) -ge $note_at ]; then
+      say "Kafka still starting ($((SECONDS - started)) s; it loads every partition it holds)"
+      note_at=$((note_at + 15))
+    fi
     sleep 1
   done
   tail -n 40 "$LOG" >&2 || true
-  die "the Kafka broker did not answer metadata requests on $HOST:$PORT in time (log: $LOG)"
+  die "the Kafka broker did not answer metadata requests on $HOST:$PORT within ${timeout} s (log: $LOG; BACKBEAT_KAFKA_START_TIMEOUT sets the wait)"
 }
 
 up() {
