@@ -62,7 +62,11 @@ def main() -> None:
             processes,
             service_process(
                 "auth",
-                {"DATABASE_URL": database_url("auth"), "ISSUER": auth_url},
+                {
+                    "DATABASE_URL": database_url("auth"),
+                    "ISSUER": auth_url,
+                    "USERS_TOPIC": f"bench.auth.users.{run}",
+                },
                 env=common,
                 name="auth-bench",
                 port=auth_port,

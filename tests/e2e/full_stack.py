@@ -84,6 +84,7 @@ def full_stack(
     run = uuid.uuid4().hex[:8]
     events_topic = f"e2e.playback.events.{run}"
     connections_topic = f"e2e.spotify.connections.{run}"
+    users_topic = f"e2e.auth.users.{run}"
     ports = {name: free_port() for name in ("auth", "tokens", "playback", "watcher", "gateway")}
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     callback = f"{url['gateway']}/api/spotify/callback"
@@ -105,6 +106,7 @@ def full_stack(
                     "DATABASE_URL": database_urls["auth"],
                     "ISSUER": url["auth"],
                     "TRUST_FORWARDED_FOR": "true",
+                    "USERS_TOPIC": users_topic,
                 },
                 env=common,
                 name="e2e-auth",
@@ -146,6 +148,7 @@ def full_stack(
                     "CLIENT_SECRET": CLIENT_SECRETS["playback"],
                     "EVENTS_TOPIC": events_topic,
                     "DEAD_LETTER_TOPIC": f"{events_topic}.dlq",
+                    "USERS_TOPIC": users_topic,
                     "CONSUMER_GROUP": f"e2e-playback-{run}",
                     "ERASURE_CONSUMER_GROUP": f"e2e-erasure-{run}",
                 },

@@ -118,6 +118,7 @@ def start_stack(database_urls: Mapping[str, str], kafka_bootstrap: str) -> Stack
                 "ISSUER": f"http://127.0.0.1:{auth_port}",
                 "TRUST_FORWARDED_FOR": "true",
                 "KEY_ROTATION_INTERVAL_S": "0",
+                "USERS_TOPIC": f"test.auth.users.{uuid.uuid4().hex}",
             },
             env=common,
             port=auth_port,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -33,6 +34,8 @@ def auth_test_settings(**overrides: Any) -> AuthSettings:
         "outbox_relay_enabled": False,
         "trust_forwarded_for": True,
         "key_rotation_interval_s": 0,
+        # Never the topic a local stack on the same broker reads.
+        "users_topic": f"test.auth.users.{uuid.uuid4().hex}",
     }
     values.update(overrides)
     return AuthSettings(**values)

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from backbeat.auth.store.tables import outbox
 from backbeat.events.cloudevents import from_kafka
-from backbeat.events.topics import AUTH_USERS
 from backbeat.events.users import USER_DELETED_EVENT_TYPE, UserDeleted
 from backbeat.runtime.kafka import TopicSpec, ensure_topics
 
@@ -26,9 +25,10 @@ PASSWORD = "correct horse battery"
 async def test_deleting_an_account_publishes_user_deleted_once_through_the_outbox(
     start_app: Any,
 ) -> None:
-    await ensure_topics(BOOTSTRAP, [TopicSpec(AUTH_USERS)])
+    topic = f"test.auth.users.{uuid.uuid4().hex}"
+    await ensure_topics(BOOTSTRAP, [TopicSpec(topic)])
     consumer = AIOKafkaConsumer(
-        AUTH_USERS,
+        topic,
         bootstrap_servers=BOOTSTRAP,
         group_id=f"auth-test-{uuid.uuid4().hex}",
         auto_offset_reset="latest",
@@ -40,7 +40,9 @@ async def test_deleting_an_account_publishes_user_deleted_once_through_the_outbo
             await consumer.getmany(timeout_ms=200)
         for partition in consumer.assignment():
             await consumer.position(partition)
-        auth = await start_app(outbox_relay_enabled=True, kafka_bootstrap=BOOTSTRAP)
+        auth = await start_app(
+            outbox_relay_enabled=True, kafka_bootstrap=BOOTSTRAP, users_topic=topic
+        )
         await auth.http.post(
             "/api/auth/signup", json={"email": "ada@example.com", "password": PASSWORD}
         )

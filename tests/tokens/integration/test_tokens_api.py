@@ -80,6 +80,7 @@ async def stack(tokens_db: Database, tokens_url: str, kafka_bootstrap: str) -> A
         spotify_client_secret=app_registration.json()["client_secret"],
         spotify_redirect_uri=REDIRECT_URI,
         web_ui_url=WEB_UI,
+        connections_topic=f"test.spotify.connections.{uuid.uuid4().hex}",
     )
     app = create_app(settings, spotify_http=spotify, auth_keys=FORGE.key_source())
     async with app.router.lifespan_context(app):

@@ -23,7 +23,6 @@ from backbeat.auth.use_cases.accounts import AccessTokenSettings, Accounts
 from backbeat.auth.use_cases.keyring import KeyRing
 from backbeat.auth.use_cases.service_tokens import ServiceTokens
 from backbeat.authn import TokenVerifier, install_verifier
-from backbeat.events.topics import AUTH_USERS
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import TopicSpec
@@ -74,7 +73,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         tables.outbox,
         bootstrap=settings.kafka_bootstrap,
         client_id="backbeat-auth-outbox",
-        topics=[TopicSpec(AUTH_USERS)],
+        topics=[TopicSpec(settings.users_topic)],
     )
     accounts = Accounts(
         db,
@@ -94,6 +93,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             settings.issuer, settings.user_token_audience, settings.access_token_ttl_s
         ),
         outbox=tables.outbox,
+        users_topic=settings.users_topic,
         on_outbox_write=outbox.notify,
         hash_concurrency=settings.password_hash_concurrency,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 
+from backbeat.events import topics
 from backbeat.runtime.settings import ServiceSettings, service_config
 
 # OWASP Password Storage Cheat Sheet, argon2id minimum: 19 MiB memory, 2 iterations, 1 lane.
@@ -66,6 +67,8 @@ class AuthSettings(ServiceSettings):
     trust_forwarded_for: bool = False
 
     outbox_relay_enabled: bool = True
+    # Where account deletions are published (through the outbox) for the other services.
+    users_topic: str = topics.AUTH_USERS
 
     @model_validator(mode="after")
     def _lifetimes_fit(self) -> AuthSettings:

@@ -80,6 +80,7 @@ class Accounts:
         keyring: KeyRing,
         access: AccessTokenSettings,
         outbox: Table,
+        users_topic: str = AUTH_USERS,
         on_outbox_write: Callable[[], None] = lambda: None,
         hash_concurrency: int = 4,
         clock: Callable[[], datetime] = utc_now,
@@ -92,6 +93,7 @@ class Accounts:
         self.keyring = keyring
         self.access = access
         self.outbox = outbox
+        self.users_topic = users_topic
         self.on_outbox_write = on_outbox_write
         self.clock = clock
         self._hash_limiter = anyio.CapacityLimiter(hash_concurrency)
@@ -275,5 +277,5 @@ class Accounts:
             deleted = await user_store.delete_user(session, user.user_id)
             if deleted:
                 event = user_deleted_event(UserDeleted(user_id=str(user.user_id), deleted_at=now))
-                await enqueue(session, self.outbox, AUTH_USERS, event, key=str(user.user_id))
+                await enqueue(session, self.outbox, self.users_topic, event, key=str(user.user_id))
         self.on_outbox_write()
