@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from typing import Any
 
@@ -18,18 +17,17 @@ from backbeat.runtime.kafka import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration
 
-BOOTSTRAP = os.environ.get("BACKBEAT_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 PASSWORD = "correct horse battery"
 
 
 async def test_deleting_an_account_publishes_user_deleted_once_through_the_outbox(
-    start_app: Any,
+    start_app: Any, kafka_bootstrap: str
 ) -> None:
     topic = f"test.auth.users.{uuid.uuid4().hex}"
-    await ensure_topics(BOOTSTRAP, [TopicSpec(topic)])
+    await ensure_topics(kafka_bootstrap, [TopicSpec(topic)])
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=BOOTSTRAP,
+        bootstrap_servers=kafka_bootstrap,
         group_id=f"auth-test-{uuid.uuid4().hex}",
         auto_offset_reset="latest",
     )
@@ -41,7 +39,7 @@ async def test_deleting_an_account_publishes_user_deleted_once_through_the_outbo
         for partition in consumer.assignment():
             await consumer.position(partition)
         auth = await start_app(
-            outbox_relay_enabled=True, kafka_bootstrap=BOOTSTRAP, users_topic=topic
+            outbox_relay_enabled=True, kafka_bootstrap=kafka_bootstrap, users_topic=topic
         )
         await auth.http.post(
             "/api/auth/signup", json={"email": "ada@example.com", "password": PASSWORD}
