@@ -7,21 +7,17 @@ BACKBEAT_KAFKA_BOOTSTRAP and BACKBEAT_TEST_<SERVICE>_DATABASE_URL. With ``--test
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
-from backbeat.runtime.testing import delete_topics, topic_names
+from backbeat.runtime.testing import delete_topics, run_apart, topic_names
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICES_WITH_DATABASES = ("auth", "tokens", "playback")
-T = TypeVar("T")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,27 +62,22 @@ test_database_url.__test__ = False  # type: ignore[attr-defined]
 TEST_TOPIC_PREFIXES = ("test.", "e2e.", "gateway-test.")
 
 
-def _in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
 @pytest.fixture(scope="session")
 def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
     """The broker's address. Topics with a test prefix that appear during the session are
     deleted at its end, so repeated runs do not pile partitions up on a developer's broker
     (BACKBEAT_TEST_KEEP_TOPICS=1 keeps them for a look afterwards)."""
     bootstrap = os.environ.get("BACKBEAT_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    before = _in_own_loop(topic_names(bootstrap))
+    before = run_apart(topic_names(bootstrap))
     yield bootstrap
     if os.environ.get("BACKBEAT_TEST_KEEP_TOPICS"):
         return
     created = [
         topic
-        for topic in _in_own_loop(topic_names(bootstrap)) - before
+        for topic in run_apart(topic_names(bootstrap)) - before
         if topic.startswith(TEST_TOPIC_PREFIXES)
     ]
-    deleted = _in_own_loop(delete_topics(bootstrap, created))
+    deleted = run_apart(delete_topics(bootstrap, created))
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if deleted and reporter is not None:
         reporter.write_line(f"deleted the {deleted} Kafka topics this run created")

@@ -4,7 +4,6 @@ test and the end-to-end benchmark."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from backbeat.runtime.testing import (
     ServiceProcess,
     delete_run_topics,
     free_port,
+    run_apart,
     service_process,
     spotify_fake,
 )
@@ -195,4 +195,4 @@ def full_stack(
     finally:
         for process in reversed(processes):
             process.stop()
-        asyncio.run(delete_run_topics(kafka_bootstrap, run))
+        run_apart(delete_run_topics(kafka_bootstrap, run))

@@ -13,16 +13,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
 LOG_DIR = Path("test-output") / "processes"
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -128,6 +130,14 @@ def spotify_fake(*extra_args: str) -> ServiceProcess:
         args=["--host", "127.0.0.1", "--port", str(port), *extra_args],
         ready_path="/_control/ping",
     )
+
+
+def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on an event loop of its own in a thread of its own: callable from
+    synchronous code (a fixture's teardown) whatever event loop this thread has, which it
+    leaves as it was (``asyncio.run`` here would unset it)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def topic_names(bootstrap: str) -> set[str]:
