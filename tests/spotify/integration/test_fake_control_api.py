@@ -106,3 +106,49 @@ async def test_clock_reports_and_advances(harness: FakeSpotifyHarness) -> None:
     after = (await harness.control("POST", "/clock/advance", json={"ms": 1_234})).json()
     assert before["mode"] == "manual"
     assert after["now_ms"] == before["now_ms"] + 1_234
+
+
+async def test_a_script_plays_skips_seeks_back_pauses_repeats_and_stops_on_the_fake_clock(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(catalogue="short")
+    user_id = await harness.create_user()
+    items = (await harness.control("GET", "/catalog", params={"limit": 3})).json()["items"]
+    a, b, c = (t["id"] for t in items)
+    durations = {t["id"]: t["duration_ms"] for t in items}
+    assert all(40_000 <= d < 150_000 for d in durations.values())
+    steps = [
+        {"at_ms": 0, "action": "play", "track_ids": [a, b, c]},
+        {"at_ms": 10_000, "action": "next"},  # a: 10 s, skipped
+        {"at_ms": 30_000, "action": "seek", "position_ms": 5_000},  # b back from 20 s to 5 s
+        {"at_ms": 35_000, "action": "pause"},
+        {"at_ms": 95_000, "action": "resume"},  # a minute paused: not heard
+        {"at_ms": 100_000, "action": "repeat", "repeat": "track"},
+    ]
+    scripted = await harness.control("PUT", f"/users/{user_id}/script", json={"steps": steps})
+    assert scripted.status_code == 200
+    assert scripted.json()["player"]["item_id"] == a
+    # b resumed at 10 s in at 95 s: it runs out, then plays again from the start (repeat).
+    b_end = 95_000 + durations[b] - 10_000
+    await harness.advance(b_end + 20_000)
+    await harness.control(
+        "PUT",
+        f"/users/{user_id}/script",
+        json={"steps": [{"at_ms": 0, "action": "stop"}]},
+    )
+    truth = (await harness.control("GET", f"/users/{user_id}/ground-truth")).json()["plays"]
+    assert [(p["item_id"], p["listened_ms"], p["end_reason"]) for p in truth] == [
+        (a, 10_000, "skipped"),
+        (b, 20_000 + 5_000 + durations[b] - 10_000, "completed"),
+        (b, 20_000, "stopped"),
+    ]
+
+
+async def test_a_script_naming_an_unknown_track_is_refused(harness: FakeSpotifyHarness) -> None:
+    user_id = await harness.create_user()
+    refused = await harness.control(
+        "PUT",
+        f"/users/{user_id}/script",
+        json={"steps": [{"at_ms": 0, "action": "play", "track_ids": ["nope"]}]},
+    )
+    assert (refused.status_code, refused.json()["code"]) == (404, "unknown_item")

@@ -22,6 +22,7 @@ from backbeat.watcher.testing import (
     connect_spotify_users,
     register_spotify_app,
 )
+from backbeat.watcher.workers.access_tokens import AccessTokenSource
 from backbeat.watcher.workers.metrics import WatcherMetrics
 from backbeat.watcher.workers.spotify_reader import PlaybackReader, SpotifyPlaybackReader
 from backbeat.watcher.workers.watcher import Watcher
@@ -60,6 +61,7 @@ class SimulatedSpotify:
         settings: WatcherSettings,
         seed: int = 1,
         wrap_reader: Callable[[PlaybackReader], PlaybackReader] | None = None,
+        tokens: AccessTokenSource | None = None,
     ) -> tuple[Watcher, SimulatedClock]:
         clock = SimulatedClock(self.fake.clock)
         client = SpotifyClient(
@@ -74,7 +76,7 @@ class SimulatedSpotify:
             reader=(wrap_reader or (lambda reader: reader))(
                 SpotifyPlaybackReader(client, clock.wall_ms)
             ),
-            tokens=StaticAccessTokens(self.tokens),
+            tokens=tokens or StaticAccessTokens(self.tokens),
             metrics=WatcherMetrics(),
             rng=random.Random(seed),
         )

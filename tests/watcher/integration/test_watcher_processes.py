@@ -24,6 +24,7 @@ from backbeat.watcher.testing import (
     read_playback_events,
     register_spotify_app,
 )
+from backbeat.watcher.workers.state_store import restore_states
 
 pytestmark = pytest.mark.integration
 
@@ -245,3 +246,105 @@ async def test_a_429_storm_pauses_polling_for_retry_after_and_polling_resumes_af
     assert 1 <= rate_limited <= 5
     assert still_paused == during_pause  # nothing reached Spotify during Retry-After
     assert resumed > still_paused + 10  # and polling came back after it
+
+
+async def script(http: httpx.AsyncClient, user: str, *steps: dict[str, object]) -> None:
+    response = await http.put(f"/_control/users/{user}/script", json={"steps": list(steps)})
+    response.raise_for_status()
+
+
+async def test_a_watcher_killed_while_its_users_seek_skip_and_change_track_credits_what_was_heard(
+    stack: Stack,
+) -> None:
+    """The state a restart resumes from is at most one poll old, not that of the last event
+    published; while the watcher is down one listener seeks back, one skips and one's track
+    runs out. Every play is then credited what the listener heard: exactly when Spotify
+    dates it, and short by at most the last poll's interval when a skip watched live ends it.
+    """
+    async with httpx.AsyncClient(base_url=stack.fake.url, timeout=10) as http:
+        users = await setup_users(stack, http, 3)
+        first, second = await long_tracks(http, 2)
+        for user in users:
+            await script(http, user, {"at_ms": 0, "action": "play", "track_ids": [first, second]})
+        watcher = stack.start_watcher()
+
+        async def timelines() -> dict[str, list[tuple[int, str, str]]]:
+            return by_user(await stack.events())
+
+        async def all_started() -> bool:
+            now = await timelines()
+            return all(len(now.get(u, [])) >= 1 for u in users)
+
+        async def reads() -> dict[str, int]:
+            stats = (await http.get("/_control/stats")).json()
+            return {u: int(stats["web_api_calls"]["by_user"].get(u, 0)) for u in users}
+
+        async def polled(since: dict[str, int], count: int) -> bool:
+            now = await reads()
+            return all(now[u] >= since[u] + count for u in users)
+
+        await wait_until(all_started, 60)
+        started = await reads()
+        # Heard past 30 s, so Spotify lists the play once it ends; no event in the meantime.
+        await wait_until(lambda: polled(started, 34), 90)
+        watcher.kill()
+        killed_at_ms = int(time.time() * 1000)
+        states = await restore_states(
+            stack.kafka_bootstrap, f"test.watcher.state.{stack.unique}", list(range(12))
+        )
+        saved = {u: s for part in states.values() for u, s in part.items()}
+        for user in users:
+            snapshot = saved[user].snapshot
+            assert snapshot is not None
+            # At most one poll old (1 s active interval, 1 s checkpoints, the commit itself).
+            assert killed_at_ms - snapshot.observed_at_ms < 3_000, user
+
+        seeker, skipper, runner = users
+        player = (await http.get(f"/_control/users/{seeker}")).json()["player"]
+        await script(
+            http,
+            seeker,
+            {"at_ms": 0, "action": "seek", "position_ms": player["progress_ms"] - 8_000},
+        )
+        await script(http, skipper, {"at_ms": 0, "action": "next"})
+        duration = next(
+            t["duration_ms"]
+            for t in (await http.get("/_control/catalog", params={"limit": 500})).json()["items"]
+            if t["id"] == first
+        )
+        # Seeked to 3 s before its end: it runs out while the watcher is down.
+        await script(http, runner, {"at_ms": 0, "action": "seek", "position_ms": duration - 3_000})
+        stack.start_watcher()
+        restarted = await reads()
+        await wait_until(lambda: polled(restarted, 3), 90)
+        for user in users:
+            await script(http, user, {"at_ms": 0, "action": "next"})
+        ends_expected = {seeker: 1, skipper: 2, runner: 2}
+
+        async def all_ended() -> bool:
+            ended = {
+                u: sum(1 for _, kind, _ in timeline if kind == "track_ended")
+                for u, timeline in (await timelines()).items()
+            }
+            return all(ended.get(u, 0) >= n for u, n in ends_expected.items())
+
+        await wait_until(all_ended, 60)
+        truth = {
+            u: (await http.get(f"/_control/users/{u}/ground-truth")).json()["plays"] for u in users
+        }
+
+    events = await stack.events()
+    for user in users:
+        ended = [
+            e.data
+            for e in sorted(events, key=lambda e: e.data.sequence)
+            if e.subject == user and e.data.kind.value == "track_ended"
+        ]
+        real = [p for p in truth[user] if p["ended_at_ms"] is not None]
+        assert [e.track.id for e in ended if e.track] == [p["item_id"] for p in real], user
+        for credited, play in zip(ended, real, strict=True):
+            assert credited.listened_ms is not None
+            heard = play["listened_ms"]
+            # Never more than was heard; less only by the seconds after the last poll of a
+            # play that a skip watched live ended.
+            assert heard - 2_500 <= credited.listened_ms <= heard + 500, (user, play, credited)

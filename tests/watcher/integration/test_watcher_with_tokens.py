@@ -8,7 +8,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ from backbeat.authn.testing import TokenForge
 from backbeat.events.playback import PlaybackEventKind
 from backbeat.runtime.testing import ServiceProcess, StaticJson, service_process, spotify_fake
 from backbeat.tokens.store.migrate import upgrade
-from backbeat.tokens.testing import tokens_process
+from backbeat.tokens.testing import connect_in_a_browser, tokens_process
 from backbeat.watcher.testing import StandInAuthAndTokens, read_playback_events
 
 pytestmark = pytest.mark.integration
@@ -93,12 +92,7 @@ def test_a_user_connected_through_tokens_is_watched_and_their_plays_published(
         user_id = str(uuid.uuid4())
         spotify_user = httpx.post(f"{fake.url}/_control/users", json={}).json()["id"]
         bearer = {"Authorization": f"Bearer {FORGE.user_token(sub=user_id)}"}
-        connect = httpx.post(f"{tokens.url}/api/spotify/connect", headers=bearer).json()
-        authorize = urlsplit(connect["authorize_url"])
-        consent = httpx.get(f"{fake.url}/authorize?{authorize.query}&fake_user={spotify_user}")
-        callback = httpx.get(
-            f"{tokens.url}/api/spotify/callback?{urlsplit(consent.headers['location']).query}"
-        )
+        callback = connect_in_a_browser(tokens.url, fake.url, bearer, spotify_user)
         assert callback.headers["location"].endswith("?spotify=connected")
 
         track = httpx.get(f"{fake.url}/_control/catalog", params={"limit": 1}).json()["items"][0]

@@ -53,3 +53,25 @@ def test_timers_pop_in_due_order_and_rescheduling_replaces_a_timer() -> None:
     assert timers.pop_due(4.0) == [("a", 3.0)]
     assert timers.pop_due(10.0) == [("b", 5.0)]
     assert len(timers) == 0 and timers.next_due() is None
+
+
+def test_a_budget_short_of_a_token_by_a_rounding_never_asks_to_wait_for_now() -> None:
+    # At Unix-epoch magnitudes a fraction of a millisecond disappears in the float: the
+    # budget must name a later moment, or a clock waiting for it never moves.
+    now = 1_767_600_170.511
+    budget = RateBudget(rate_per_s=10_000, burst=10_000)
+    budget.tokens, budget.updated_at = 0.9992752075195312, now
+    assert not budget.try_take(now)
+    assert budget.ready_at(now) >= now + 0.001
+    assert budget.try_take(budget.ready_at(now))
+
+
+def test_a_second_call_charged_to_the_budget_delays_the_polls_after_it() -> None:
+    budget = RateBudget(rate_per_s=10, burst=2)
+    assert budget.try_take(0.0)
+    assert budget.try_take(0.0)
+    budget.charge(0.0)  # a catch-up read after a gap, beyond what the budget allowed
+    assert not budget.try_take(0.1)
+    # Two calls' worth of time to earn back the one overspent and the next one.
+    assert budget.ready_at(0.1) >= 0.2 - 1e-9
+    assert budget.try_take(0.2)

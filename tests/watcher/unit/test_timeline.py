@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backbeat.events.playback import PlaybackEventData
 from backbeat.events.playback import PlaybackEventKind as Kind
+from backbeat.watcher.domain.schedule import PollIntervals
 from backbeat.watcher.domain.snapshot import PlaybackSnapshot, RecentPlay
 from backbeat.watcher.domain.timeline import (
     WatchState,
@@ -14,6 +15,8 @@ from backbeat.watcher.domain.timeline import (
 from tests.watcher.unit.helpers import T0, nothing, playing, track
 
 A, B, C, D = track(1), track(2), track(3), track(4)
+INTERVALS = PollIntervals()
+SLACK_MS = 2_000
 
 
 def run(
@@ -112,15 +115,23 @@ def test_an_unlisted_end_of_the_open_play_comes_before_the_recovered_plays() -> 
     assert times == sorted(times)
 
 
-def test_catch_up_is_needed_after_a_long_gap_or_when_an_idle_player_came_to_life() -> None:
+def test_catch_up_is_needed_after_a_gap_longer_than_the_schedule_leaves_or_an_idle_spell() -> None:
     state, _ = run([playing(0, A, 10)])
     since = T0 - 5_000
     assert catch_up_cursor(state, connected_since_ms=since) == T0
-    assert not needs_catch_up(state, playing(60, A, 70), since, 90_000)
-    assert needs_catch_up(state, playing(91, B, 1), since, 90_000)
+
+    def needed(current: PlaybackSnapshot, from_state: WatchState = state) -> bool:
+        return needs_catch_up(from_state, current, since, INTERVALS, SLACK_MS)
+
+    # Playing: the active interval (5 s) plus the slack (2 s) is the most the schedule leaves.
+    assert not needed(playing(5, A, 15))
+    assert not needed(playing(7, A, 17))
+    assert needed(playing(8, A, 18))
+    # A 5xx burst's 50 s without a successful poll is a gap, far below the old 90 s.
+    assert needed(playing(50, B, 1))
     idle, _ = run([nothing(0)])
-    assert not needs_catch_up(idle, playing(25, B, 20), since, 90_000)
-    assert needs_catch_up(idle, playing(45, B, 5), since, 90_000)
-    assert not needs_catch_up(idle, nothing(60), since, 90_000)
+    assert not needed(playing(25, B, 20), idle)
+    assert needed(playing(45, B, 5), idle)
+    assert not needed(nothing(60), idle)
     # A reconnection: plays from while the user was disconnected are not caught up.
     assert catch_up_cursor(state, connected_since_ms=T0 + 3_600_000) == T0 + 3_600_000

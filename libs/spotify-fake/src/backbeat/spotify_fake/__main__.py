@@ -17,6 +17,9 @@ def parse_config(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, s
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--listeners", type=int, default=0, help="simulated users at start")
     parser.add_argument("--free-listener-share", type=float, default=0.2)
+    parser.add_argument(
+        "--catalogue", choices=("standard", "short"), default="standard", help="track lengths"
+    )
     parser.add_argument("--clock", choices=("real", "manual"), default="real")
     parser.add_argument("--start-ms", type=int, default=None, help="manual clock start")
     parser.add_argument(
@@ -39,6 +42,7 @@ def parse_config(argv: list[str] | None = None) -> tuple[FakeConfig, str, int, s
         "seed": args.seed,
         "listeners": args.listeners,
         "free_listener_share": args.free_listener_share,
+        "catalogue": args.catalogue,
         "clock": args.clock,
         "rate_limit": args.rate_limit or None,
         "rate_window_s": args.rate_window_s,

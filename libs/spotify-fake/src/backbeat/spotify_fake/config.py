@@ -15,6 +15,9 @@ class FakeConfig(BaseModel):
 
     seed: int = 1
     listeners: int = Field(default=0, ge=0, description="simulated users created at start")
+    catalogue: Literal["standard", "short"] = Field(
+        default="standard", description="short: tracks of 40-150 s, for many plays a minute"
+    )
     free_listener_share: float = Field(default=0.2, ge=0.0, le=1.0)
     clock: Literal["real", "manual"] = "real"
     start_ms: int = DEFAULT_START_MS

@@ -25,6 +25,7 @@ from backbeat.spotify_fake.domain.listener import (
 )
 from backbeat.spotify_fake.domain.player import Device, ItemKind, Play, Player, PlayerSnapshot
 from backbeat.spotify_fake.domain.rate_limit import RollingWindowLimit
+from backbeat.spotify_fake.domain.script import ScriptedListener, ScriptStep
 
 Product = Literal["premium", "free"]
 
@@ -56,7 +57,9 @@ class FakeUser:
     country: str
     email: str
     player: Player
-    listener: Listener | None = None
+    # What drives the player over time: a simulated listener, a script, or nobody (the
+    # player changes only through the API and the control API).
+    listener: Listener | ScriptedListener | None = None
 
     def device(self, device_id: str) -> Device:
         for device in self.player.devices:
@@ -90,7 +93,7 @@ class FakeSpotify:
         if clock is None:
             clock = ManualClock(config.start_ms) if config.clock == "manual" else RealClock()
         self.clock = clock
-        self.catalogue = generate_catalogue(config.seed)
+        self.catalogue = generate_catalogue(config.seed, short_tracks=config.catalogue == "short")
         self.accounts = AccountsService(
             policy=AccountsPolicy(
                 access_token_ttl_ms=config.access_token_ttl_s * 1000,
@@ -230,6 +233,19 @@ class FakeSpotify:
         )
         return player.snapshot(now)
 
+    def script(self, user_id: str, steps: list[ScriptStep]) -> int:
+        """The user follows ``steps`` from now (replacing any simulation or earlier script);
+        returns the instant the script's times count from."""
+        user = self.user(user_id)
+        for step in steps:
+            for item_id in step.track_ids:
+                if item_id not in self.catalogue.tracks:
+                    raise UnknownItem(item_id)
+        player, now = self.player_now(user)
+        user.listener = ScriptedListener(player, steps, now)
+        user.listener.advance_to(now)
+        return now
+
     # -- simulation ----------------------------------------------------------------------
 
     def start_simulation(self, *, count: int = 0, user_ids: Iterable[str] = ()) -> list[str]:
@@ -269,4 +285,4 @@ class FakeSpotify:
         return stopped
 
     def simulated_user_ids(self) -> list[str]:
-        return [user.id for user in self.users.values() if user.listener is not None]
+        return [user.id for user in self.users.values() if isinstance(user.listener, Listener)]

@@ -50,6 +50,9 @@ class WatcherSettings(ServiceSettings):
     heartbeat_interval_ms: int = 2_000
     # Events and state of a partition are committed together at most this often.
     commit_interval_ms: int = 100
+    # Polls without events still save the user's state (what a restart resumes from); such
+    # states alone are committed at most this often per partition.
+    state_checkpoint_interval_ms: int = Field(default=1_000, gt=0)
 
     # The adaptive schedule (seconds); the defaults are the schedule's own.
     active_interval_s: float = _SCHEDULE.active_s
@@ -73,11 +76,16 @@ class WatcherSettings(ServiceSettings):
     default_retry_after_s: float = 5.0
     backoff_base_s: float = 2.0
     backoff_max_s: float = 120.0
+    # A fault every user meets (Spotify 5xx or timeouts for an app, tokens unreachable): this
+    # many failures in a row open the dependency's breaker; its users then wait together
+    # while one probe poll tests it this often, and are all polled when it answers.
+    outage_failures: int = Field(default=3, ge=1)
+    outage_probe_interval_s: float = Field(default=1.0, gt=0)
     # A user whose calls fail permanently (e.g. a scope missing) is tried again this rarely.
     permanent_failure_retry_s: float = 900.0
-    # After this long without observing a user, plays may have gone unseen: read
-    # recently-played. Longer than the idle intervals, so regular idle polls never pay it.
-    catch_up_after_s: float = 90.0
+    # Observations further apart than the schedule's longest interval for the state last
+    # seen, plus this, leave a gap that Spotify's recently-played decides (positions cannot).
+    gap_slack_s: float = Field(default=2.0, ge=0)
 
     # Readiness fails when the oldest due poll has waited longer than this.
     ready_max_lag_s: float = 10.0

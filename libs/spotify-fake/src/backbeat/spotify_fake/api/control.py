@@ -12,6 +12,7 @@ from starlette.responses import Response
 from backbeat.spotify_fake.api.responses import ControlError, JsonResponse
 from backbeat.spotify_fake.domain.faults import ENDPOINTS, Fault, FaultKind, RetryAfterFormat
 from backbeat.spotify_fake.domain.player import ItemKind, Play, PlayerSnapshot
+from backbeat.spotify_fake.domain.script import ScriptAction, ScriptStep
 from backbeat.spotify_fake.fake import (
     FakeSpotify,
     FakeUser,
@@ -56,6 +57,27 @@ class PlaybackScript(_Body):
         if sum((self.track_id is not None, self.episode_id is not None, self.ad)) > 1:
             raise ValueError("give at most one of track_id, episode_id and ad")
         return self
+
+
+class ScriptedStep(_Body):
+    at_ms: int = Field(ge=0, description="after the script begins (fake-clock time)")
+    action: ScriptAction
+    track_ids: list[str] = Field(default_factory=list, description="for play, in order")
+    position_ms: int = Field(default=0, ge=0, description="for play and seek")
+    repeat: Literal["off", "track", "context"] = "off"
+    device_index: int = Field(default=0, ge=0, description="for transfer: which device")
+
+    @model_validator(mode="after")
+    def _tracks_to_play(self) -> ScriptedStep:
+        if self.action == "play" and not self.track_ids:
+            raise ValueError("play needs track_ids")
+        return self
+
+
+class Script(_Body):
+    """What the listener does from now on, step by step; replaces any simulation."""
+
+    steps: list[ScriptedStep] = Field(max_length=10_000)
 
 
 class Revocation(_Body):
@@ -245,6 +267,34 @@ async def set_playback(request: Request, user_id: str, body: PlaybackScript) -> 
     except UnknownDevice:
         raise ControlError(404, "unknown_device", f"No device {body.device_id}") from None
     return JsonResponse({"player": _player_json(snapshot)})
+
+
+@router.put("/users/{user_id}/script")
+async def set_script(request: Request, user_id: str, body: Script) -> Response:
+    fake = _fake(request)
+    _user(fake, user_id)
+    steps = [
+        ScriptStep(
+            at_ms=step.at_ms,
+            action=step.action,
+            track_ids=tuple(step.track_ids),
+            position_ms=step.position_ms,
+            repeat=step.repeat,
+            device_index=step.device_index,
+        )
+        for step in body.steps
+    ]
+    try:
+        starts_at = fake.script(user_id, steps)
+    except UnknownItem as unknown:
+        raise ControlError(404, "unknown_item", f"No track {unknown.args[0]}") from None
+    return JsonResponse(
+        {
+            "steps": len(steps),
+            "starts_at_ms": starts_at,
+            "player": _player_json(fake.snapshot(user_id)),
+        }
+    )
 
 
 @router.post("/users/{user_id}/revoke")

@@ -56,7 +56,7 @@ def _elapsed_ms(previous: PlaybackSnapshot, current: PlaybackSnapshot) -> int:
     return max(0, current.observed_at_ms - previous.observed_at_ms)
 
 
-def _started_from_zero(current: PlaybackSnapshot) -> bool:
+def started_from_zero(current: PlaybackSnapshot) -> bool:
     """Spotify's timestamp marks the last state change; a play that began there from 0:00
     has progressed exactly the time since it (when playing)."""
     if current.spotify_timestamp_ms is None:
@@ -81,7 +81,7 @@ def is_new_play_of_same_track(previous: PlaybackSnapshot, current: PlaybackSnaps
             return True
     jumped_back = expected - current.progress > SEEK_TOLERANCE_MS
     near_start = current.progress <= (elapsed if current.is_playing else 0) + SEEK_TOLERANCE_MS
-    return jumped_back and near_start and _started_from_zero(current)
+    return jumped_back and near_start and started_from_zero(current)
 
 
 def finished_and_parked(previous: PlaybackSnapshot, current: PlaybackSnapshot) -> bool:

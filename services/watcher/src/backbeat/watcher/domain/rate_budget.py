@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 # A whole token, give or take the rounding of adding up fractions of one.
 _ONE = 1.0 - 1e-9
+_MIN_WAIT_S = 0.001
 
 
 @dataclass(slots=True)
@@ -48,6 +49,13 @@ class RateBudget:
             return True
         return False
 
+    def charge(self, now: float) -> None:
+        """Spend one call that goes out whether or not the budget allows it now (a poll's
+        second call, the recently-played read after a gap): the polls after it wait for it,
+        so the app's average rate stays within the budget."""
+        self._refill(now)
+        self.tokens = max(-self.burst, self.tokens - 1.0)
+
     def ready_at(self, now: float) -> float:
         """The earliest time ``try_take`` can succeed."""
         if now < self.paused_until:
@@ -55,7 +63,9 @@ class RateBudget:
         self._refill(now)
         if self.tokens >= _ONE:
             return now
-        return now + (1.0 - self.tokens) / self.rate_per_s
+        # At least a millisecond later: at Unix-epoch magnitudes a smaller step can vanish in
+        # the float's rounding, and a clock asked to wait for "now" again would never move.
+        return now + max((1.0 - self.tokens) / self.rate_per_s, _MIN_WAIT_S)
 
     def pause(self, now: float, seconds: float) -> None:
         """Spotify said to wait (429 Retry-After): nothing goes out until then, and then one

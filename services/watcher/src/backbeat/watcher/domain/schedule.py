@@ -65,3 +65,25 @@ def next_poll_delay(
         long_idle = idle_for_s >= intervals.long_idle_after_s
         base = intervals.long_idle_s if long_idle else intervals.idle_s
     return max(intervals.minimum_s, _jittered(base, intervals.jitter, spread))
+
+
+def longest_interval_s(
+    intervals: PollIntervals, snapshot: PlaybackSnapshot, last_active_at_ms: int | None
+) -> float:
+    """The longest the schedule ever waits after ``snapshot``: observations further apart than
+    this (plus the poll's own latency) leave a gap that polling alone cannot account for."""
+    if not intervals.adaptive or (snapshot.active and snapshot.is_playing):
+        # A playing user's interval is only ever shortened by jitter.
+        stretch = 1.0 if intervals.adaptive else 1.0 + intervals.jitter
+        return intervals.active_s * stretch
+    if snapshot.active:
+        base = intervals.paused_s
+    else:
+        idle_for_s = (
+            float("inf")
+            if last_active_at_ms is None
+            else (snapshot.observed_at_ms - last_active_at_ms) / 1000
+        )
+        long_idle = idle_for_s >= intervals.long_idle_after_s
+        base = intervals.long_idle_s if long_idle else intervals.idle_s
+    return base * (1.0 + intervals.jitter)

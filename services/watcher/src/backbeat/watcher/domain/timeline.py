@@ -4,10 +4,25 @@ publish, each with the user's next sequence number, and the state to remember.
 The state (`WatchState`) is what survives restarts and moves between instances: the last
 observed snapshot, the last sequence number used, and the open play's listening so far.
 
-Catch-up after a gap in watching (a new connection, a restart, a rebalance, an outage, a
-rate-limit pause): the plays Spotify's recently-played lists as ended after the last
-observation are the plays the watcher did not see end, and nothing else, because every play
-it saw end was published together with the state that moved the cursor past it. So:
+What counts as heard (``listened_ms``, which playback's play rule judges) is only what can be
+proven, and how it is proven depends on whether the user was watched closely:
+
+- Live, well sampled (observations no further apart than the schedule's longest interval for
+  the state seen): the position's movement between two observations of the same play. The
+  time after the last observation of a playing track, up to the first observation without it
+  (skipped, stopped, paused elsewhere), is not heard time unless the position proves it: the
+  next item began where the track was due to run out, so it played to its end.
+- A gap (a restart, a rebalance, an outage, a rate-limit pause: anything longer than that
+  interval): Spotify's own record decides, never the positions at the two ends of the gap.
+  recently-played dates the end of each play heard past 30 s (``played_at``); the player's
+  ``timestamp`` dates its last change. A track playing at the last observation is credited up
+  to the end or the change Spotify dates, and, after a change it dates, from that change on
+  while it plays; a track that left the player unlisted is credited nothing after the last
+  observation.
+
+Catch-up after a gap: the plays recently-played lists as ended after the last observation
+are the plays the watcher did not see end, and nothing else, because every play it saw end
+was published together with the state that moved the cursor past it. So:
 
 - the first listed play, when it is the track that was current at the last observation, is
   that play ending: a ``track_ended`` (it was started live, so no new start);
@@ -15,9 +30,10 @@ it saw end was published together with the state that moved the cursor past it. 
   listed one: ``track_ended`` at the estimated moment;
 - every other listed play becomes a ``track_started`` + ``track_ended`` pair marked
   ``backfilled``, the start estimated as the end minus the duration (never before the end of
-  the previous play), ``listened_ms`` as the time between the two;
+  the previous play), ``listened_ms`` as the time between the two: Spotify says it was heard
+  past 30 s and when it ended, not for how long;
 - then the current snapshot is compared with "between two tracks", so whatever plays now is
-  a new play.
+  a new play, dated from when Spotify's timestamp and its position say it began.
 
 Plays that ended after the current snapshot are ignored: the snapshot still shows them
 playing, and the next observation ends them.
@@ -36,7 +52,13 @@ from backbeat.events.playback import (
     PlaybackEventKind,
     Track,
 )
-from backbeat.watcher.domain.changes import SEEK_TOLERANCE_MS, detect_changes
+from backbeat.watcher.domain.changes import (
+    RESTART_TOLERANCE_MS,
+    SEEK_TOLERANCE_MS,
+    detect_changes,
+    started_from_zero,
+)
+from backbeat.watcher.domain.schedule import PollIntervals, longest_interval_s
 from backbeat.watcher.domain.snapshot import PlaybackSnapshot, RecentPlay
 
 # Spotify lists a play in recently-played once more than this much of it was heard.
@@ -85,16 +107,29 @@ def needs_catch_up(
     state: WatchState | None,
     current: PlaybackSnapshot,
     connected_since_ms: int,
-    catch_up_after_ms: int,
+    intervals: PollIntervals,
+    slack_ms: int,
 ) -> bool:
-    """Whether plays may have begun and ended unseen since the cursor: the gap is longer
-    than the schedule ever leaves a user, or the player came to life after an idle spell
-    long enough to hold a listed play (the idle intervals are that long)."""
-    gap = current.observed_at_ms - catch_up_cursor(state, connected_since_ms)
-    if gap > catch_up_after_ms:
+    """Whether the time since the cursor is a gap that polling cannot account for, so that
+    Spotify's own record must decide it: longer than the schedule's longest interval for what
+    was last seen (plus ``slack_ms`` for a slow answer or a late start), while a play was open
+    (its listening over the gap is unknown) or long enough to hold an unseen listed play; or
+    an idle player came to life after long enough to hold one."""
+    cursor = catch_up_cursor(state, connected_since_ms)
+    gap = current.observed_at_ms - cursor
+    previous = state.snapshot if state is not None else None
+    if previous is None or cursor > previous.observed_at_ms:
+        # Nothing observed since the user connected.
+        return gap > LISTED_MIN_MS
+    if not previous.active and current.active and gap > LISTED_MIN_MS:
+        # The player came to life after an idle spell long enough to hold a listed play (the
+        # idle intervals are that long).
         return True
-    was_idle = state is None or state.snapshot is None or not state.snapshot.active
-    return was_idle and current.active and gap > LISTED_MIN_MS
+    last_active = state.last_active_at_ms if state is not None else None
+    normal_ms = longest_interval_s(intervals, previous, last_active) * 1000 + slack_ms
+    if gap <= normal_ms:
+        return False
+    return (previous.active and previous.is_playing) or gap > LISTED_MIN_MS
 
 
 def _at(ms: int) -> datetime:
@@ -156,18 +191,56 @@ class _EventLog:
         )
 
 
-def _tail_heard_ms(previous: PlaybackSnapshot, until_ms: int) -> int:
-    """Audio of the previous track heard after its last observation, if it ended by
-    ``until_ms``: it played on to its end at most."""
+def _change_at_ms(snapshot: PlaybackSnapshot) -> int | None:
+    """When Spotify says the player last changed, never after the observation itself."""
+    if snapshot.spotify_timestamp_ms is None:
+        return None
+    return min(snapshot.spotify_timestamp_ms, snapshot.observed_at_ms)
+
+
+def _began_at_ms(snapshot: PlaybackSnapshot) -> int | None:
+    """When the item now current began from 0:00, if Spotify's timestamp and the position
+    agree that nothing changed since (None when they cannot say)."""
+    if not snapshot.active or not started_from_zero(snapshot):
+        return None
+    if snapshot.is_playing:
+        return snapshot.observed_at_ms - snapshot.progress
+    return _change_at_ms(snapshot) if snapshot.progress == 0 else None
+
+
+def _ran_out(previous: PlaybackSnapshot, current: PlaybackSnapshot) -> bool:
+    """The track playing at ``previous`` played to its end: what is current now began where
+    that end was due."""
+    if not previous.is_playing or previous.remaining_ms is None:
+        return False
+    began = _began_at_ms(current)
+    due = previous.observed_at_ms + previous.remaining_ms
+    return began is not None and abs(began - due) <= SEEK_TOLERANCE_MS
+
+
+def _tail_heard_ms(
+    previous: PlaybackSnapshot, current: PlaybackSnapshot | None, ended_at_ms: int | None
+) -> int:
+    """Audio of the previous track heard after its last observation. ``ended_at_ms`` is the
+    end Spotify dated (recently-played's ``played_at``): it played on until then. Without
+    it, only a track that ran out by itself is credited its remainder; a skip or a stop
+    between two observations credits nothing, since a pause just after the first cannot be
+    told apart."""
     if not previous.is_playing or previous.remaining_ms is None:
         return 0
-    return max(0, min(until_ms - previous.observed_at_ms, previous.remaining_ms))
+    if ended_at_ms is not None:
+        return max(0, min(ended_at_ms - previous.observed_at_ms, previous.remaining_ms))
+    if current is not None and _ran_out(previous, current):
+        return previous.remaining_ms
+    return 0
 
 
-def _heard_between_ms(previous: PlaybackSnapshot, current: PlaybackSnapshot) -> int:
+def _heard_between_ms(previous: PlaybackSnapshot, current: PlaybackSnapshot, gap: bool) -> int:
     """Audio of one continuing play heard between two observations of it."""
     elapsed = max(0, current.observed_at_ms - previous.observed_at_ms)
     moved = current.progress - previous.progress
+    if gap:
+        return _heard_across_gap_ms(previous, current, elapsed)
     if previous.is_playing and current.is_playing:
         # Playing at both ends: the position moved by the time, unless it was seeked, in
         # which case the time is still what was heard.
@@ -177,12 +250,59 @@ def _heard_between_ms(previous: PlaybackSnapshot, current: PlaybackSnapshot) -> 
     return 0
 
 
-def _head_heard_ms(previous: PlaybackSnapshot | None, current: PlaybackSnapshot) -> int:
+def _changed_since(previous: PlaybackSnapshot, current: PlaybackSnapshot) -> bool:
+    """Spotify dates a change of the player after ``previous`` was observed. Both timestamps
+    are on Spotify's clock, so they are compared with each other when both are known."""
+    if current.spotify_timestamp_ms is None:
+        return False
+    if previous.spotify_timestamp_ms is not None:
+        return current.spotify_timestamp_ms > previous.spotify_timestamp_ms + RESTART_TOLERANCE_MS
+    return current.spotify_timestamp_ms > previous.observed_at_ms + SEEK_TOLERANCE_MS
+
+
+def _heard_across_gap_ms(
+    previous: PlaybackSnapshot, current: PlaybackSnapshot, elapsed: int
+) -> int:
+    """One play seen at both ends of a gap. Spotify's timestamp dates the last change (a
+    seek, a pause, a resume): from then on the position proves what played; before it, the
+    play is credited up to the change if it was playing at the last observation (moved by
+    the time, or the change was a seek that Spotify dates), or by how far the position moved
+    when a pause and resume in between explain it."""
+    changed_at = _change_at_ms(current)
+    if not _changed_since(previous, current) or changed_at is None:
+        # Spotify dates no change since the last observation: playing throughout (the
+        # position moved by the time) or paused throughout. Otherwise its timestamp missed a
+        # change, and the position's movement is all that is proven.
+        if not previous.is_playing:
+            return 0
+        return max(0, min(elapsed, current.progress - previous.progress))
+    after = current.observed_at_ms - changed_at if current.is_playing else 0
+    if not previous.is_playing:
+        return after
+    before_window = max(0, changed_at - previous.observed_at_ms)
+    moved = current.progress - after - previous.progress
+    if 0 <= moved <= before_window + SEEK_TOLERANCE_MS:
+        before = min(moved, before_window)
+    else:
+        before = before_window  # a seek, at the moment Spotify dates
+    if previous.remaining_ms is not None:
+        before = min(before, previous.remaining_ms)
+    return before + after
+
+
+def _head_heard_ms(previous: PlaybackSnapshot | None, current: PlaybackSnapshot, gap: bool) -> int:
     """Audio of a play that began since ``previous``: at most its position, and at most the
-    time since the previous observation."""
+    time since the previous observation; unwatched, only what followed the last change
+    Spotify dates, unless the play began with that change."""
     if previous is None:
-        return current.progress
-    return max(0, min(current.progress, current.observed_at_ms - previous.observed_at_ms))
+        heard = current.progress
+    else:
+        heard = max(0, min(current.progress, current.observed_at_ms - previous.observed_at_ms))
+    changed_at = _change_at_ms(current)
+    if (gap or previous is None) and changed_at is not None and current.is_playing:
+        if _began_at_ms(current) is None:
+            heard = min(heard, current.observed_at_ms - changed_at)
+    return max(0, heard)
 
 
 def _ended_progress(previous: PlaybackSnapshot, tail_ms: int) -> int:
@@ -194,18 +314,20 @@ def _ended_progress(previous: PlaybackSnapshot, tail_ms: int) -> int:
 def observe(
     state: WatchState,
     current: PlaybackSnapshot,
-    recent_plays: Sequence[RecentPlay] = (),
+    recent_plays: Sequence[RecentPlay] | None = None,
 ) -> Observation:
     """Fold ``current`` into ``state``. ``recent_plays`` is what recently-played listed after
-    the catch-up cursor, when a gap called for it (empty otherwise)."""
+    the catch-up cursor when the time since the last observation is a gap (see
+    `needs_catch_up`); None when the user was watched closely."""
     log = _EventLog(state.user_id, state.sequence)
     previous = state.snapshot
     play = state.play
+    gap = recent_plays is not None
     lower = previous.observed_at_ms if previous is not None else None
     gap_plays = sorted(
         (
             p
-            for p in recent_plays
+            for p in recent_plays or ()
             if (lower is None or p.played_at_ms > lower)
             and p.played_at_ms <= current.observed_at_ms
         ),
@@ -216,14 +338,19 @@ def observe(
 
     changes = detect_changes(previous, current)
     kinds = {change.kind for change in changes}
+    # After a gap, a play that began unseen is dated from when it began, and so is the end of
+    # the one before it, rather than from when the change was noticed.
+    began = _began_at_ms(current) if gap and current.is_playing else None
+    if previous is None or (began is not None and began < previous.observed_at_ms):
+        began = None
     for change in changes:
         if change.kind is PlaybackEventKind.TRACK_ENDED:
             assert previous is not None and change.track is not None
-            tail = _tail_heard_ms(previous, current.observed_at_ms)
+            tail = _tail_heard_ms(previous, current, None)
             heard_before = play.listened_ms if play and play.track_uri == change.track.uri else 0
             log.add(
                 PlaybackEventKind.TRACK_ENDED,
-                observed_at_ms=current.observed_at_ms,
+                observed_at_ms=current.observed_at_ms if began is None else began,
                 track=change.track,
                 progress_ms=_ended_progress(previous, tail),
                 is_playing=False,
@@ -235,8 +362,8 @@ def observe(
             play = None
         elif change.kind is PlaybackEventKind.TRACK_STARTED:
             assert change.track is not None
-            play = OpenPlay(change.track.uri, _head_heard_ms(previous, current))
-            log.live(change.kind, current, change.track)
+            play = OpenPlay(change.track.uri, _head_heard_ms(previous, current, gap))
+            _started(log, current, change.track, began)
         else:
             log.live(change.kind, current, change.track)
     if (
@@ -246,7 +373,8 @@ def observe(
         and current.track is not None
         and play.track_uri == current.track.uri
     ):
-        play = replace(play, listened_ms=play.listened_ms + _heard_between_ms(previous, current))
+        heard = _heard_between_ms(previous, current, gap)
+        play = replace(play, listened_ms=play.listened_ms + heard)
     if not current.active:
         play = None
 
@@ -258,6 +386,23 @@ def observe(
         last_active_at_ms=current.observed_at_ms if current.active else state.last_active_at_ms,
     )
     return Observation(new_state, log.events)
+
+
+def _started(log: _EventLog, current: PlaybackSnapshot, track: Track, began: int | None) -> None:
+    """``track_started`` for the play now current, at ``began`` when that is known."""
+    if began is None:
+        log.live(PlaybackEventKind.TRACK_STARTED, current, track)
+        return
+    log.add(
+        PlaybackEventKind.TRACK_STARTED,
+        observed_at_ms=began,
+        track=track,
+        progress_ms=0,
+        is_playing=True,
+        device=current.device,
+        context=current.context,
+        spotify_timestamp_ms=current.spotify_timestamp_ms,
+    )
 
 
 def _catch_up(
@@ -272,16 +417,17 @@ def _catch_up(
         ended_at = previous.observed_at_ms
         if previous.active and previous.track is not None and play is not None:
             first = gap_plays[0]
+            dated_end: int | None = None
             if first.track.uri == previous.track.uri:
-                ended_at = first.played_at_ms
+                ended_at = dated_end = first.played_at_ms
                 gap_plays = gap_plays[1:]
             else:
                 # It ended unlisted, at the latest when it would have run out, and before
-                # the first listed play began.
+                # the first listed play began; how long it played on is unknown.
                 latest = previous.observed_at_ms + (previous.remaining_ms or 0)
                 begun = first.played_at_ms - first.track.duration_ms
                 ended_at = max(previous.observed_at_ms, min(latest, begun))
-            tail = _tail_heard_ms(previous, ended_at)
+            tail = _tail_heard_ms(previous, None, dated_end)
             log.add(
                 PlaybackEventKind.TRACK_ENDED,
                 observed_at_ms=ended_at,

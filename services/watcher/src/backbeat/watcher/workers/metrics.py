@@ -37,6 +37,17 @@ class WatcherMetrics:
         self.events_published = Counter(
             "watcher_events_published", "Playback events committed to Kafka", registry=registry
         )
+        self.held_users = Gauge(
+            "watcher_held_users",
+            "Users waiting for Spotify or tokens to come back from an outage",
+            registry=registry,
+        )
+        self.outages = Counter(
+            "watcher_outages",
+            "Outages of a dependency seen by the watcher, by dependency",
+            ["dependency"],
+            registry=registry,
+        )
         self.commit_failures = Counter(
             "watcher_commit_failures",
             "Kafka transactions that failed and were retried",

@@ -22,6 +22,7 @@ from aiokafka.structs import ConsumerRecord
 
 from backbeat.events.cloudevents import MalformedEvent, from_kafka
 from backbeat.events.connections import ConnectionState, ConnectionStatus
+from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class ConnectionOwnership:
             heartbeat_interval_ms=heartbeat_interval_ms,
             # A rebalance waits for the revoking member to commit what it has pending.
             rebalance_timeout_ms=max(30_000, session_timeout_ms),
+            **KAFKA_CLIENT_OPTIONS,
         )
         self.owned: set[int] = set()
 
@@ -130,7 +132,9 @@ def pollable(state: ConnectionState | None) -> bool:
 async def partition_count(bootstrap: str, topic: str, timeout_s: float = 30.0) -> int:
     """The topic's partition count, once the cluster knows the topic (a topic just created
     takes a moment to appear everywhere)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="backbeat-watcher-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="backbeat-watcher-admin", **KAFKA_CLIENT_OPTIONS
+    )
     await admin.start()
     try:
         async with asyncio.timeout(timeout_s):

@@ -5,10 +5,13 @@ One transactional producer per owned partition of the connections topic, with a
 transactional id derived from that partition. Opening it fences any earlier producer with
 the same id (a previous owner that is presumed dead but still running) and aborts its open
 transaction, so a takeover neither duplicates what that owner committed nor waits for its
-transaction to time out. If a transaction fails, the same batch (same event ids and
-sequence numbers) is sent again in a new one; read_committed consumers never see the
-aborted attempt. A fenced producer means the partition has moved: its pending batch is
-dropped, since the new owner continues from the last committed state.
+transaction to time out. Polls that produce no event still write the user's state (so a
+takeover resumes from the last observation, not the last publication); a batch of such
+state alone waits up to the checkpoint interval for company. If a transaction fails, the
+same batch (same event ids and sequence numbers) is sent again in a new one;
+read_committed consumers never see the aborted attempt. A fenced producer means the
+partition has moved: its pending batch is dropped, since the new owner continues from the
+last committed state.
 """
 
 from __future__ import annotations
@@ -56,8 +59,12 @@ class PartitionPublisher:
         commit_interval_s: float,
         metrics: WatcherMetrics,
         on_fenced: Callable[[int], None],
+        checkpoint_interval_s: float = 1.0,
     ) -> None:
         self.partition = partition
+        self._checkpoint_interval_s = checkpoint_interval_s
+        # Set while the pending batch holds events (not only states).
+        self._events_pending = asyncio.Event()
         self._on_fenced = on_fenced
         self._producer = producer
         self._events_topic = events_topic
@@ -77,6 +84,8 @@ class PartitionPublisher:
         events = [playback_event(data) for data in observation.events]
         self._pending.append(_Pending(user_id, events, observation.state))
         self._idle.clear()
+        if events:
+            self._events_pending.set()
         self._has_pending.set()
 
     async def flush(self) -> None:
@@ -101,6 +110,12 @@ class PartitionPublisher:
             while True:
                 await self._has_pending.wait()
                 self._has_pending.clear()
+                if not self._events_pending.is_set():
+                    # States alone: one transaction per checkpoint interval carries them all.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._checkpoint_interval_s):
+                            await self._events_pending.wait()
+                self._events_pending.clear()
                 batch, self._pending = self._pending, []
                 await self._commit(batch)
                 if not self._pending:
@@ -160,8 +175,10 @@ class Publisher:
         commit_interval_s: float,
         metrics: WatcherMetrics,
         on_fenced: Callable[[int], None],
+        checkpoint_interval_s: float = 1.0,
     ) -> None:
         self._on_fenced = on_fenced
+        self._checkpoint_interval_s = checkpoint_interval_s
         self._bootstrap = bootstrap
         self._events_topic = events_topic
         self._state_topic = state_topic
@@ -192,6 +209,7 @@ class Publisher:
             commit_interval_s=self._commit_interval_s,
             metrics=self._metrics,
             on_fenced=self._on_fenced,
+            checkpoint_interval_s=self._checkpoint_interval_s,
         )
 
     async def close(self, partition: int) -> None:

@@ -7,12 +7,16 @@ the next timer, the budget's next token, or a wake-up (a poll finished, a user c
 No task per user sleeps in a loop.
 
 A poll reads the player (and recently-played after a gap), folds the snapshot into the
-user's timeline, hands the events and new state to the publisher, and sets the user's next
-timer from the adaptive schedule. Failures are sorted by type:
+user's timeline, hands the events and new state (even without events) to the publisher,
+and sets the user's next timer from the adaptive schedule. Failures are sorted by type:
 
 - 429: the whole app's budget pauses for Retry-After; the user goes first when it resumes;
 - 401: the cached access token is dropped and the user is polled again at once, once;
-- 5xx, timeouts, tokens unavailable: this user alone backs off, with jitter;
+- 5xx, timeouts, tokens unavailable: this user backs off, with jitter, unless the fault is
+  shared: a few users failing in a row open the app's (or tokens') breaker, and then the
+  users who need the dependency wait together while one probe poll a second tests it; the
+  first success polls them all again at once (a user with a cached access token does not
+  need tokens);
 - other refusals from Spotify: this user is tried again only rarely;
 - not connected or needing re-authorisation: the user is no longer polled until its
   connection state changes.
@@ -35,6 +39,7 @@ from backbeat.spotify import (
     TransientSpotifyError,
 )
 from backbeat.watcher.domain.backoff import Backoff
+from backbeat.watcher.domain.breaker import OutageBreaker
 from backbeat.watcher.domain.rate_budget import RateBudgets
 from backbeat.watcher.domain.schedule import PollIntervals, next_poll_delay
 from backbeat.watcher.domain.snapshot import RecentPlay
@@ -81,7 +86,12 @@ class SchedulerPolicy:
     intervals: PollIntervals = field(default_factory=PollIntervals)
     backoff: Backoff = field(default_factory=Backoff)
     max_in_flight: int = 64
-    catch_up_after_s: float = 90.0
+    # How much later than the schedule's longest interval an observation may come (a slow
+    # answer, a busy budget) before the time since the previous one counts as a gap.
+    gap_slack_s: float = 2.0
+    # Failures in a row that open a dependency's breaker, and how often it is probed then.
+    outage_failures: int = 3
+    outage_probe_interval_s: float = 1.0
     default_retry_after_s: float = 5.0
     permanent_failure_retry_s: float = 900.0
 
@@ -116,6 +126,15 @@ class PollScheduler:
         self._polling: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self.polls_started = 0
+        # Shared health: each Spotify app's Web API, and the tokens service. The users who
+        # wait for a dependency that is down, in arrival order (see `OutageBreaker`).
+        self._spotify_health: dict[str, OutageBreaker] = {}
+        self._tokens_health = self._new_breaker()
+        # (Dicts as ordered sets of user ids.)
+        self._held_for_spotify: dict[str, dict[str, None]] = {}
+        self._held_for_tokens: dict[str, None] = {}
+        # Users whose poll in flight is a probe, with the breaker it tests.
+        self._probes: dict[str, OutageBreaker] = {}
 
     # -- who is watched ------------------------------------------------------------------
 
@@ -146,6 +165,8 @@ class PollScheduler:
         if self._on_unwatched is not None:
             self._on_unwatched(user)
         self._timers.cancel(user_id)
+        self._held_for_tokens.pop(user_id, None)
+        self._held_for_spotify.get(user.spotify_app, {}).pop(user_id, None)
         self._tokens.invalidate(user_id)
         self._metrics.users_owned.set(len(self._users))
 
@@ -153,6 +174,83 @@ class PollScheduler:
         gone = set(partitions)
         for user in [u for u in self._users.values() if u.partition in gone]:
             self.unwatch(user.user_id)
+
+    # -- shared health -------------------------------------------------------------------
+
+    def _new_breaker(self) -> OutageBreaker:
+        return OutageBreaker(
+            failure_threshold=self._policy.outage_failures,
+            probe_interval_s=self._policy.outage_probe_interval_s,
+        )
+
+    def spotify_health(self, app: str) -> OutageBreaker:
+        health = self._spotify_health.get(app)
+        if health is None:
+            health = self._spotify_health[app] = self._new_breaker()
+        return health
+
+    @property
+    def tokens_health(self) -> OutageBreaker:
+        return self._tokens_health
+
+    def held(self) -> int:
+        """Users waiting for a dependency that is down."""
+        return sum(len(q) for q in self._held_for_spotify.values()) + len(self._held_for_tokens)
+
+    def _release(self, held: dict[str, None]) -> None:
+        """The dependency is back: everyone who waited for it is polled again now."""
+        now = self._clock.now()
+        for user_id in list(held):
+            user = self._users.get(user_id)
+            if user is not None:
+                user.failures = 0
+                self._timers.schedule(user_id, now)
+        held.clear()
+        self._metrics.held_users.set(self.held())
+        self._wake.set()
+
+    def _hold(self, held: dict[str, None], user: WatchedUser) -> None:
+        if self._users.get(user.user_id) is user:
+            self._timers.cancel(user.user_id)
+            held[user.user_id] = None
+            self._metrics.held_users.set(self.held())
+
+    def _failed(self, health: OutageBreaker, dependency: str, user: WatchedUser) -> bool:
+        """Counts a failure against ``health``; True when the dependency is down."""
+        was_open = health.is_open
+        health.failed(self._clock.now(), user.user_id)
+        self._probes.pop(user.user_id, None)
+        if health.is_open and not was_open:
+            self._metrics.outages.labels(dependency).inc()
+            log.warning(
+                "dependency down: its users wait for it together",
+                extra={"dependency": dependency, "spotify_app": user.spotify_app},
+            )
+        return health.is_open
+
+    def _probe(self, now: float) -> float | None:
+        """Start the probes that are due; returns when the next one is (None: none waits)."""
+        wake_at: float | None = None
+        checks = [(self._tokens_health, self._held_for_tokens)] + [
+            (self.spotify_health(app), held) for app, held in self._held_for_spotify.items()
+        ]
+        for health, held in checks:
+            if not held or not health.is_open:
+                continue
+            if health.probe_due(now):
+                user_id = next(iter(held))
+                del held[user_id]
+                user = self._users.get(user_id)
+                if user is None:
+                    continue
+                health.start_probe()
+                self._probes[user.user_id] = health
+                # First in line for its app's budget.
+                self._ready.setdefault(user.spotify_app, deque()).appendleft((user.user_id, now))
+            elif not health.probing:
+                wake_at = health.probe_at if wake_at is None else min(wake_at, health.probe_at)
+        self._metrics.held_users.set(self.held())
+        return wake_at
 
     def behind_s(self) -> float:
         """How long the most overdue poll has been waiting."""
@@ -175,7 +273,10 @@ class PollScheduler:
                     if user is None:
                         continue
                     self._ready.setdefault(user.spotify_app, deque()).append((user_id, due))
+                probe_at = self._probe(now)
                 wake_at = self._dispatch(now)
+                if probe_at is not None:
+                    wake_at = probe_at if wake_at is None else min(wake_at, probe_at)
                 next_due = self._timers.next_due()
                 if next_due is not None:
                     wake_at = next_due if wake_at is None else min(wake_at, next_due)
@@ -191,6 +292,16 @@ class PollScheduler:
         budget_wake: float | None = None
         for app, queue in self._ready.items():
             budget = self._budgets.of(app)
+            health = self.spotify_health(app)
+            if health.is_open:
+                # Spotify is down for this app: only its probe goes out; the others wait.
+                held = self._held_for_spotify.setdefault(app, {})
+                kept = [entry for entry in queue if entry[0] in self._probes]
+                for user_id, _ in queue:
+                    if user_id not in self._probes and user_id in self._users:
+                        self._hold(held, self._users[user_id])
+                queue.clear()
+                queue.extend(kept)
             # Users whose previous poll has set their next timer but whose task has not quite
             # ended: they stay queued for the next round (woken when that task ends), rather
             # than losing the timer and never being polled again.
@@ -221,6 +332,9 @@ class PollScheduler:
 
         def done(_: asyncio.Task[None]) -> None:
             self._polling.pop(user.user_id, None)
+            probed = self._probes.pop(user.user_id, None)
+            if probed is not None:
+                probed.probe_abandoned(self._clock.now())
             self._metrics.in_flight.set(len(self._polling))
             self._wake.set()
 
@@ -244,6 +358,7 @@ class PollScheduler:
         except RateLimited as limited:
             outcome = "rate_limited"
             self._metrics.rate_limited.inc()
+            self._spotify_answered(user)  # up, and asking for less: the budget's concern
             wait = limited.retry_after
             if wait is None:
                 wait = self._policy.default_retry_after_s
@@ -255,6 +370,7 @@ class PollScheduler:
             self._reschedule(user, budget.paused_until - now)
         except AccessTokenRejected:
             outcome = "token_rejected"
+            self._spotify_answered(user)
             self._tokens.invalidate(user.user_id)
             if user.token_retried:
                 self._back_off(user)
@@ -264,9 +380,13 @@ class PollScheduler:
         except TransientSpotifyError as error:
             outcome = "transient"
             log.info("poll failed", extra={"user_id": user.user_id, "error": repr(error)})
-            self._back_off(user)
+            if self._failed(self.spotify_health(user.spotify_app), "spotify", user):
+                self._hold(self._held_for_spotify.setdefault(user.spotify_app, {}), user)
+            else:
+                self._back_off(user)
         except (PermanentSpotifyError, SpotifyError) as error:
             outcome = "permanent"
+            self._spotify_answered(user)
             log.warning("poll refused", extra={"user_id": user.user_id, "error": repr(error)})
             self._reschedule(user, self._policy.permanent_failure_retry_s)
         except (UserNotConnected, UserNeedsReauth) as refused:
@@ -276,7 +396,10 @@ class PollScheduler:
             self.unwatch(user.user_id)
         except TokensTryLater as later:
             outcome = "tokens_unavailable"
-            self._back_off(user, later.retry_after_s or 0.0)
+            if self._failed(self._tokens_health, "tokens", user):
+                self._hold(self._held_for_tokens, user)
+            else:
+                self._back_off(user, later.retry_after_s or 0.0)
         except Exception:  # a fault of ours must not drop the user for good
             outcome = "error"
             log.exception("poll failed unexpectedly", extra={"user_id": user.user_id})
@@ -288,23 +411,42 @@ class PollScheduler:
 
     async def _observe(self, user: WatchedUser) -> Observation:
         token = await self._tokens.access_token(user.user_id)
+        if self._probes.get(user.user_id) is self._tokens_health:
+            # A held user has no cached token: this one came from tokens, which is back.
+            self._probes.pop(user.user_id)
+            if self._tokens_health.succeeded():
+                log.info("tokens reachable again")
+                self._release(self._held_for_tokens)
         snapshot = await self._reader.playback(token)
-        recent: list[RecentPlay] = []
+        self._spotify_answered(user)
+        recent: list[RecentPlay] | None = None
         if needs_catch_up(
             user.state,
             snapshot,
             user.connected_since_ms,
-            int(self._policy.catch_up_after_s * 1000),
+            self._policy.intervals,
+            int(self._policy.gap_slack_s * 1000),
         ):
             self._metrics.catch_ups.inc()
+            # A second call for this poll: the app's budget pays for it.
+            self._budgets.of(user.spotify_app).charge(self._clock.now())
             cursor = catch_up_cursor(user.state, user.connected_since_ms)
             recent = await self._reader.plays_after(token, cursor)
         return observe(user.state, snapshot, recent)
 
+    def _spotify_answered(self, user: WatchedUser) -> None:
+        if self._probes.get(user.user_id) is self.spotify_health(user.spotify_app):
+            self._probes.pop(user.user_id)
+        if self.spotify_health(user.spotify_app).succeeded():
+            log.info("spotify reachable again", extra={"spotify_app": user.spotify_app})
+            self._release(self._held_for_spotify.get(user.spotify_app, {}))
+
     def _accept(self, user: WatchedUser, observation: Observation) -> None:
         if self._users.get(user.user_id) is not user:
             return  # unwatched while the poll was out: the new owner starts from the changelog
-        if observation.events and not self._sink(user, observation):
+        # Every observation is handed on, with or without events: the state written is what a
+        # restart or a new owner resumes from, at most one poll old.
+        if not self._sink(user, observation):
             self.unwatch(user.user_id)
             return
         user.state = observation.state

@@ -17,6 +17,7 @@ from typing import Literal
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS
 from backbeat.watcher.domain.timeline import WatchState
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ async def restore_states(
         enable_auto_commit=False,
         isolation_level="read_committed",
         group_id=None,
+        **KAFKA_CLIENT_OPTIONS,
     )
     await consumer.start()
     try:

@@ -103,6 +103,7 @@ class Watcher:
             state_topic=settings.state_topic,
             transactional_id_prefix=settings.transactional_id_prefix,
             commit_interval_s=settings.commit_interval_ms / 1000,
+            checkpoint_interval_s=settings.state_checkpoint_interval_ms / 1000,
             metrics=self.metrics,
             on_fenced=self._fenced,
         )
@@ -116,7 +117,9 @@ class Watcher:
                 intervals=settings.poll_intervals(),
                 backoff=settings.backoff(),
                 max_in_flight=settings.max_in_flight,
-                catch_up_after_s=settings.catch_up_after_s,
+                gap_slack_s=settings.gap_slack_s,
+                outage_failures=settings.outage_failures,
+                outage_probe_interval_s=settings.outage_probe_interval_s,
                 default_retry_after_s=settings.default_retry_after_s,
                 permanent_failure_retry_s=settings.permanent_failure_retry_s,
             ),
