@@ -89,3 +89,46 @@ def test_ordinary_words_survive_and_the_request_id_is_attached(
     assert line["msg"] == "token refreshed for user user-1 in 12 ms"
     assert line["request_id"] == "req-42"
     assert line["level"] == "info" and line["service"] == "test"
+
+
+ARGON2 = (
+    "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$"
+    "2tOtQ5r3T0wz0dBBcT0o+Ek5oHbkHmU6UcTxCeHfP6c"
+)
+BCRYPT = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
+SCRYPT = "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E"
+PBKDF2 = "$pbkdf2-sha256$29000$N2bMOYEQojTmfO.9/5.S4g$k3iF3b.pYqmAAQQu/sLMmIeVArGGu8HRj7LzWqGb5nQ"
+SHA512_CRYPT = "$6$rounds=5000$saltsalt$" + "Wd1Zr5fOAWLuSa4a4vzD" * 4 + "abcdef"
+
+
+@pytest.mark.parametrize("password_hash", [ARGON2, BCRYPT, SCRYPT, PBKDF2, SHA512_CRYPT])
+def test_a_password_hash_a_database_error_quotes_is_redacted(
+    captured: tuple[logging.Logger, io.StringIO], password_hash: str
+) -> None:
+    logger, stream = captured
+    detail = (
+        'new row for relation "users" violates check constraint "users_email_check"\n'
+        f"DETAIL:  Failing row contains (6cb2, ada@example.com, {password_hash}, 2026-11-30)."
+    )
+    try:
+        parameters = f"[parameters: ('6cb2', 'ada@example.com', '{password_hash}')]"
+        raise RuntimeError(f"{detail}\n{parameters}")
+    except RuntimeError:
+        logger.exception("unhandled error", extra={"password_hash": password_hash})
+    text = stream.getvalue()
+    assert password_hash not in text
+    # Nor a telling piece of it: the salt or the digest.
+    assert password_hash.split("$")[-1] not in text
+    (line,) = lines(stream)
+    assert line["password_hash"] == "[REDACTED]"
+    assert "Failing row contains (6cb2, ada@example.com, [REDACTED], 2026-11-30)" in str(
+        line["exc"]
+    )
+
+
+def test_dollar_amounts_and_prices_survive_hash_redaction(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = captured
+    logger.info("plan costs $5 a month, $50 a year; track $7 of the album")
+    assert lines(stream)[0]["msg"] == "plan costs $5 a month, $50 a year; track $7 of the album"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -19,11 +20,23 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backbeat.runtime.logging import request_id_var, trace_id_var
-from backbeat.runtime.problems import install_problem_handlers
+from backbeat.runtime.outages import (
+    DEPENDENCIES,
+    DependencyCollector,
+    outages,
+    probe,
+    watch_outages,
+)
+from backbeat.runtime.problems import (
+    PROBLEM_CONTENT_TYPE,
+    install_problem_handlers,
+    internal_error_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +85,13 @@ class RequestContextMiddleware:
         token_t = trace_id_var.set(trace_id)
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
                 status = message["status"]
+                responded = True
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
@@ -89,6 +104,31 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if responded:
+                # The head is out: breaking the connection (by raising) is the only way left
+                # to tell the caller that the body is incomplete.
+                raise
+            route = scope.get("route")
+            log.exception(
+                "unhandled error",
+                extra={"method": scope["method"], "route": getattr(route, "path", "unmatched")},
+            )
+            # Answered here rather than left to the server: the server would answer too, but
+            # then close the connection, and a proxy that pooled it would fail the next
+            # request it sends on it, someone else's.
+            body = internal_error_body(request_id)
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": body})
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -104,24 +144,38 @@ def create_service_app(
     version: str = "0.1.0",
     lifespan: Lifespan | None = None,
     readiness: Mapping[str, ReadinessCheck] | None = None,
+    metrics_route: bool = True,
     **fastapi_options: Any,
 ) -> FastAPI:
     """A FastAPI app with ``/health/live``, ``/health/ready``, ``/metrics`` and problem details.
 
     ``readiness`` maps a dependency name to a check that raises when it does not answer; the
-    service is ready when every check passes within two seconds.
+    service is ready when every check passes within two seconds. The checks named ``kafka``
+    and ``database`` also probe those dependencies during an outage, to tell its end, and
+    ``backbeat_dependency_up`` reports them. Without ``metrics_route`` the app has no
+    ``/metrics``: a service whose port is public serves its metrics apart
+    (``metrics_listener``).
     """
     registry = CollectorRegistry()
     checks = dict(readiness or {})
+    registry.register(DependencyCollector(outages, [n for n in checks if n in DEPENDENCIES]))
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[None]:
         log.info("starting", extra={"service": service})
-        if lifespan is None:
-            yield
-        else:
-            async with lifespan(app):
+        watching = asyncio.create_task(
+            watch_outages(outages, app.state.readiness), name="dependency-outages"
+        )
+        try:
+            if lifespan is None:
                 yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
         log.info("stopped", extra={"service": service})
 
     app = FastAPI(title=title, version=version, lifespan=run, **fastapi_options)
@@ -140,7 +194,10 @@ def create_service_app(
 
         async def run_check(name: str, check: ReadinessCheck) -> None:
             try:
-                await asyncio.wait_for(check(), timeout=2.0)
+                if name in DEPENDENCIES:
+                    await probe(outages, name, check, timeout_s=2.0)
+                else:
+                    await asyncio.wait_for(check(), timeout=2.0)
                 results[name] = "ok"
             except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported
                 results[name] = f"failing: {type(exc).__name__}"
@@ -152,8 +209,23 @@ def create_service_app(
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    if metrics_route:
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics(request: Request) -> Response:
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+@asynccontextmanager
+async def metrics_listener(registry: CollectorRegistry, host: str, port: int) -> AsyncIterator[int]:
+    """Serves ``registry`` at ``/metrics`` on a port of its own (reachable by the scraper's
+    network only) while the context lasts; yields the port (``port`` 0 picks a free one)."""
+    server, _ = start_http_server(port, addr=host, registry=registry)
+    try:
+        yield server.server_port
+    finally:
+        # shutdown() waits up to half a second for the serving thread to notice.
+        await asyncio.to_thread(server.shutdown)
+        server.server_close()

@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from backbeat.runtime.outages import OutageFilter, outages
+
 REDACTED = "[REDACTED]"
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -28,7 +30,7 @@ trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 # Names whose values are secrets wherever they appear: keys of extras, JSON keys, query
 # parameters, form fields, "name=value" pairs.
 _SENSITIVE_NAMES = (
-    r"password|passwd|new_password|old_password|secret|client_secret|token|access_token|"
+    r"password|passwd|new_password|old_password|password_hash|secret|client_secret|token|access_token|"
     r"refresh_token|id_token|api_key|apikey|private_key|signing_key|code_verifier|"
     r"authorization|cookie|set-cookie|encryption_key|key_material"
 )
@@ -41,6 +43,19 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.I), rf"\1 {REDACTED}"),
     # JWTs anywhere (three base64url parts, the first a JSON header).
     (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
+    # Password hashes anywhere: a database error's detail quotes the failing row ("Failing
+    # row contains (..., $argon2id$v=19$m=...)"), whatever the statement's parameters show.
+    # PHC strings (argon2, scrypt, pbkdf2, yescrypt), bcrypt, and crypt(3)'s SHA-2 ones.
+    (
+        re.compile(
+            r"\$(?:argon2(?:id|i|d)|scrypt|pbkdf2[A-Za-z0-9-]*|balloon[A-Za-z0-9-]*)"
+            r"(?:\$[A-Za-z0-9+/.=-]+(?:,[A-Za-z0-9+/.=-]+)*)+"
+        ),
+        REDACTED,
+    ),
+    (re.compile(r"\$(?:y|gy|7)\$[./A-Za-z0-9]+\$[./A-Za-z0-9]+\$[./A-Za-z0-9]+"), REDACTED),
+    (re.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}"), REDACTED),
+    (re.compile(r"\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}"), REDACTED),
     # JSON: "password": "..." and friends.
     (
         re.compile(rf"(\"(?:{_SENSITIVE_NAMES})\"\s*:\s*)\"(?:[^\"\\]|\\.)*\"", re.I),
@@ -118,9 +133,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Send every logger of the process to stderr as redacted JSON lines."""
+    """Send every logger of the process to stderr as redacted JSON lines; a dependency's
+    outage is told in a few lines, not once per failed retry (``backbeat.runtime.outages``)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(OutageFilter(outages))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -74,7 +74,8 @@ def run_env(metadata: MetaData, service: str) -> None:
     async def run_online() -> None:
         if not url:
             raise RuntimeError(f"no database URL: set BACKBEAT_{service.upper()}_DATABASE_URL")
-        engine = create_async_engine(url)
+        # Data migrations move people's data: errors show the SQL without its parameters.
+        engine = create_async_engine(url, hide_parameters=True)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(run)

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backbeat.events.cloudevents import CloudEvent, to_kafka
 from backbeat.runtime.database import Database
 from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
+from backbeat.runtime.outages import KAFKA, dependency_failure
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,12 @@ class OutboxPublisher:
                 await producer.stop()
                 log.warning(
                     "kafka unavailable; the outbox waits",
-                    extra={"error": type(exc).__name__, "retry_in_s": backoff},
+                    extra={
+                        "error": type(exc).__name__,
+                        "retry_in_s": backoff,
+                        # Held and counted while Kafka is known to be down.
+                        **dependency_failure(KAFKA, exc),
+                    },
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)

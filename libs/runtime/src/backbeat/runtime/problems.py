@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,6 +87,19 @@ def problem_response(
     if extra:
         body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
+
+
+def internal_error_body(request_id: str | None) -> bytes:
+    """The body of the answer to a failure nobody foresaw: the request id to quote when
+    reporting it, and nothing of what went wrong inside."""
+    body = Problem(
+        type="https://backbeat.dev/problems/internal_error",
+        title="Something went wrong on our side",
+        status=500,
+        code="internal_error",
+        request_id=request_id,
+    ).model_dump(exclude_none=True)
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

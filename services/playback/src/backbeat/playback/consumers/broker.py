@@ -6,6 +6,8 @@ import logging
 
 from faststream.kafka import KafkaBroker
 
+from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS
+
 
 def build_broker(bootstrap: str, *, client_id: str = "backbeat-playback") -> KafkaBroker:
     """A consume-only broker: topics are created by the service at start from its settings
@@ -20,4 +22,5 @@ def build_broker(bootstrap: str, *, client_id: str = "backbeat-playback") -> Kaf
         log_level=logging.DEBUG,
         # Shutdown waits this long for the batch in hand to commit before stopping.
         graceful_timeout=15.0,
+        **KAFKA_CLIENT_OPTIONS,
     )

@@ -25,6 +25,7 @@ from backbeat.events.cloudevents import MalformedEvent, from_kafka, read_attribu
 from backbeat.events.users import USER_DELETED_EVENT_TYPE, UserDeleted
 from backbeat.playback.live.frames import live_event_from_record
 from backbeat.playback.live.hub import LiveHub
+from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,9 @@ class LiveTailMetrics:
 
 async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
     """Every partition of ``topics`` as the cluster describes them now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="backbeat-playback-live")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="backbeat-playback-live", **KAFKA_CLIENT_OPTIONS
+    )
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
@@ -85,6 +88,7 @@ class LiveTail:
             isolation_level="read_committed",
             # An idle fetch returns after this long; a record is returned as soon as it exists.
             fetch_max_wait_ms=200,
+            **KAFKA_CLIENT_OPTIONS,
         )
         self._task: asyncio.Task[None] | None = None
 

@@ -14,6 +14,7 @@ from backbeat.playback.store.failures import (
     TransientStoreFailure,
     classify,
 )
+from backbeat.runtime.outages import DATABASE, dependency_failure
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ async def with_store_retries(
             error: StoreFailure = failure
         except Exception as exc:  # every failure is classified; none is dropped
             error = classify(exc)
+            # Kept for the traceback, and for the runtime's outage log to see a connection error.
+            error.__cause__ = exc
             if isinstance(error, PermanentStoreFailure):
                 raise error from exc
         if isinstance(error, PermanentStoreFailure):
@@ -56,7 +59,13 @@ async def with_store_retries(
         attempt += 1
         log.warning(
             "transient database failure; retrying",
-            extra={"failure": str(error), "attempt": attempt, "retry_in_s": delay},
+            extra={
+                "failure": str(error),
+                "attempt": attempt,
+                "retry_in_s": delay,
+                # While the database is down these are held and counted, not written.
+                **dependency_failure(DATABASE, error),
+            },
         )
         await asyncio.sleep(delay)
         delay = min(delay * 2, policy.max_backoff_s)
