@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from backbeat.auth.app import create_app
 from backbeat.auth.settings import AuthSettings
 from backbeat.auth.store.migrate import upgrade
+from tests.auth.integration.edge import EDGE_SECRET
 
 TEST_DATABASE_URL = os.environ.get(
     "BACKBEAT_TEST_AUTH_DATABASE_URL",
@@ -32,10 +33,11 @@ def auth_test_settings(**overrides: Any) -> AuthSettings:
         "database_pool_size": 5,
         "issuer": "http://auth.test",
         "outbox_relay_enabled": False,
-        "trust_forwarded_for": True,
+        "edge_secret": EDGE_SECRET,
         "key_rotation_interval_s": 0,
         # Never the topic a local stack on the same broker reads.
         "users_topic": f"test.auth.users.{uuid.uuid4().hex}",
+        "revocations_topic": f"test.auth.revocations.{uuid.uuid4().hex}",
     }
     values.update(overrides)
     return AuthSettings(**values)

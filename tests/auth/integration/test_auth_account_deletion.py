@@ -56,10 +56,19 @@ async def test_deleting_an_account_publishes_user_deleted_once_through_the_outbo
 
         record = await asyncio.wait_for(consumer.getone(), timeout=30)
         event = from_kafka(record.key, record.value, record.headers, UserDeleted)
-        async with auth.app.state.db.session() as session:
-            unpublished = (
-                await session.execute(select(outbox.c.id).where(outbox.c.published_at.is_(None)))
-            ).all()
+        # The relay marks its batch (the deletion and the session revocation) sent once the
+        # broker has acknowledged all of it, which can be just after the record is readable.
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            async with auth.app.state.db.session() as session:
+                unpublished = (
+                    await session.execute(
+                        select(outbox.c.id).where(outbox.c.published_at.is_(None))
+                    )
+                ).all()
+            if not unpublished or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
     finally:
         await consumer.stop()
 

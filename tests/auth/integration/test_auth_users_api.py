@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from backbeat.auth.store.tables import users
+from tests.auth.integration.edge import from_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,7 @@ async def login(
     return await http.post(
         "/api/auth/login",
         json={"email": email, "password": password},
-        headers={"X-Forwarded-For": address},
+        headers=from_gateway(address),
     )
 
 

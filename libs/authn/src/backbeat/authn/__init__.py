@@ -20,8 +20,15 @@ from backbeat.authn.dependencies import (
     install_verifier,
     require_service,
 )
-from backbeat.authn.errors import KeySetUnavailable, RejectReason, TokenRejected
+from backbeat.authn.errors import (
+    KeySetUnavailable,
+    RejectReason,
+    RevocationsUnavailable,
+    TokenRejected,
+)
 from backbeat.authn.keys import JwksCache, KeySource, StaticKeySource
+from backbeat.authn.revocation_feed import RevocationFeed
+from backbeat.authn.revocations import Revocation, RevocationList
 from backbeat.authn.service_tokens import (
     PermanentServiceTokenError,
     ServiceTokenAuth,
@@ -40,6 +47,10 @@ __all__ = [
     "KeySource",
     "PermanentServiceTokenError",
     "RejectReason",
+    "Revocation",
+    "RevocationFeed",
+    "RevocationList",
+    "RevocationsUnavailable",
     "ServicePrincipal",
     "ServiceTokenAuth",
     "ServiceTokenClient",

@@ -14,7 +14,12 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backbeat.authn.claims import Principal, ServicePrincipal, UserPrincipal
-from backbeat.authn.errors import KeySetUnavailable, RejectReason, TokenRejected
+from backbeat.authn.errors import (
+    KeySetUnavailable,
+    RejectReason,
+    RevocationsUnavailable,
+    TokenRejected,
+)
 from backbeat.authn.verifier import TokenVerifier
 from backbeat.runtime.problems import ProblemError, problem_responses
 
@@ -53,6 +58,13 @@ async def principal_of(request: Request, token: str | None) -> Principal:
         return await verifier.verify(token)
     except TokenRejected as exc:
         raise _unauthorized(exc.reason, exc.title, exc.detail) from None
+    except RevocationsUnavailable:
+        raise ProblemError(
+            503,
+            "revocations_unavailable",
+            "Tokens cannot be checked right now",
+            headers={"Retry-After": "5"},
+        ) from None
     except KeySetUnavailable:
         raise ProblemError(
             503,

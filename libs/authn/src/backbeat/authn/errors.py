@@ -22,6 +22,8 @@ class RejectReason(StrEnum):
     INVALID_ISSUER = "invalid_issuer"
     INVALID_CLAIMS = "invalid_claims"
     WRONG_TOKEN_TYPE = "wrong_token_type"  # noqa: S105
+    TOKEN_LIFETIME_TOO_LONG = "token_lifetime_too_long"  # noqa: S105
+    SESSION_REVOKED = "session_revoked"
 
 
 _TITLES = {
@@ -37,6 +39,8 @@ _TITLES = {
     RejectReason.INVALID_ISSUER: "The token was not issued by Backbeat auth",
     RejectReason.INVALID_CLAIMS: "The token's claims are incomplete or inconsistent",
     RejectReason.WRONG_TOKEN_TYPE: "This kind of token is not accepted here",
+    RejectReason.TOKEN_LIFETIME_TOO_LONG: "The token's lifetime is longer than accepted",
+    RejectReason.SESSION_REVOKED: "The session has ended",
 }
 
 
@@ -53,3 +57,9 @@ class TokenRejected(Exception):
 class KeySetUnavailable(Exception):
     """The key set could not be fetched and none is cached: a transient failure, not a bad
     token, so callers answer 503 rather than 401."""
+
+
+class RevocationsUnavailable(KeySetUnavailable):
+    """This instance has not read the revocations published before it started, so it cannot
+    tell a revoked session from a live one: transient, answered with 503 like a missing key
+    set."""

@@ -30,12 +30,16 @@ from backbeat.authn.claims import (
     TokenType,
     UserPrincipal,
 )
-from backbeat.authn.errors import RejectReason, TokenRejected
+from backbeat.authn.errors import RejectReason, RevocationsUnavailable, TokenRejected
 from backbeat.authn.keys import KeySource
+from backbeat.authn.revocations import RevocationList
 
 # Our tokens are about 400 bytes; 4 KiB leaves room while refusing megabyte headers before
 # any base64, JSON or signature work.
 DEFAULT_MAX_TOKEN_BYTES = 4096
+# Auth issues user tokens for at most 15 minutes and service tokens for at most an hour.
+DEFAULT_MAX_LIFETIME_S = 900.0
+DEFAULT_MAX_SERVICE_LIFETIME_S = 3600.0
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]*$")
 
@@ -57,6 +61,12 @@ class TokenVerifier:
     ``user_audience`` is the audience of user tokens this service accepts (``None``: it
     accepts no user tokens); ``service_audience`` likewise for service tokens, normally the
     service's own name.
+
+    A token living longer than ``max_lifetime_s`` (user) or ``max_service_lifetime_s``
+    (service) from its ``iat`` to its ``exp`` is refused: however it was signed, it would
+    outlive what a revocation is remembered for. With ``revocations``, a user token of a
+    revoked session is refused, from the cache too; until that list is current every user
+    token is answered with :class:`RevocationsUnavailable` (503), never accepted unchecked.
     """
 
     def __init__(
@@ -70,6 +80,9 @@ class TokenVerifier:
         max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
         leeway_s: float = 5.0,
         verified_cache_size: int = 10_000,
+        max_lifetime_s: float = DEFAULT_MAX_LIFETIME_S,
+        max_service_lifetime_s: float = DEFAULT_MAX_SERVICE_LIFETIME_S,
+        revocations: RevocationList | None = None,
     ) -> None:
         unsupported = set(algorithms) - SUPPORTED_ALGORITHMS
         if unsupported or not algorithms:
@@ -83,6 +96,9 @@ class TokenVerifier:
         self.algorithms = frozenset(algorithms)
         self.max_token_bytes = max_token_bytes
         self.leeway_s = leeway_s
+        self.max_lifetime_s = max_lifetime_s
+        self.max_service_lifetime_s = max_service_lifetime_s
+        self.revocations = revocations
         self._audiences = [a for a in (user_audience, service_audience) if a is not None]
         # Tokens already verified, until they expire: a caller presents the same token many
         # times, and the signature check dominates the cost of an authenticated request.
@@ -98,12 +114,14 @@ class TokenVerifier:
             # Still unexpired, and signed by a key that is still published (not retired).
             if principal.expires_at.timestamp() > time.time() and await self.keys.get(kid):
                 self._verified.move_to_end(token)
+                self._check_revoked(principal)
                 return principal
-            del self._verified[token]
+            self._verified.pop(token, None)
         header, _ = self._check_shape(token)
         key = await self._key_for(header)
         claims = self._decode(token, key, header["alg"])
         principal = self._principal(claims)
+        self._check_revoked(principal)
         if self.verified_cache_size > 0:
             self._verified[token] = (principal, header["kid"])
             if len(self._verified) > self.verified_cache_size:
@@ -167,6 +185,24 @@ class TokenVerifier:
             # Missing required claims, a non-numeric iat, and the like.
             raise TokenRejected(RejectReason.INVALID_CLAIMS) from exc
 
+    def _check_revoked(self, principal: Principal) -> None:
+        if self.revocations is None or not isinstance(principal, UserPrincipal):
+            return
+        if not self.revocations.current:
+            raise RevocationsUnavailable("revocations are not read yet")
+        if self.revocations.is_revoked(principal.user_id, principal.session_id):
+            raise TokenRejected(RejectReason.SESSION_REVOKED)
+
+    def _check_lifetime(self, claims: dict[str, Any], max_lifetime_s: float) -> None:
+        issued_at, expires = claims["iat"], claims["exp"]
+        if not isinstance(issued_at, int | float) or not isinstance(expires, int | float):
+            raise TokenRejected(RejectReason.INVALID_CLAIMS)
+        if expires - issued_at > max_lifetime_s:
+            raise TokenRejected(
+                RejectReason.TOKEN_LIFETIME_TOO_LONG,
+                f"tokens here live at most {int(max_lifetime_s)} s",
+            )
+
     def _principal(self, claims: dict[str, Any]) -> Principal:
         typ = claims["typ"]
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
@@ -178,6 +214,7 @@ class TokenVerifier:
         if typ == TokenType.USER:
             if self.user_audience is None or self.user_audience not in audiences:
                 raise TokenRejected(RejectReason.WRONG_TOKEN_TYPE, "user tokens are not accepted")
+            self._check_lifetime(claims, self.max_lifetime_s)
             try:
                 user_id, session_id = UUID(sub), UUID(str(claims.get("sid")))
             except ValueError as exc:
@@ -196,6 +233,7 @@ class TokenVerifier:
                 or not isinstance(scope, str)
             ):
                 raise TokenRejected(RejectReason.INVALID_CLAIMS)
+            self._check_lifetime(claims, self.max_service_lifetime_s)
             return ServicePrincipal(
                 client_id, self.service_audience, frozenset(scope.split()), jti, expires_at
             )

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from backbeat.events import topics
 from backbeat.events.connections import CONNECTION_EVENT_TYPE, ConnectionState
 from backbeat.events.playback import PlaybackEventData, PlaybackEventKind
+from backbeat.events.revocations import SESSION_REVOKED_EVENT_TYPE, SessionRevoked
 from backbeat.events.users import USER_DELETED_EVENT_TYPE, UserDeleted
 
 _BINARY_MODE_HEADERS: dict[str, Any] = {
@@ -55,7 +56,7 @@ def _message(name: str, event_types: list[str], payload: str, summary: str) -> d
 def build_document() -> dict[str, Any]:
     """The AsyncAPI document, as plain data."""
     schemas: dict[str, Any] = {}
-    for model in (PlaybackEventData, ConnectionState, UserDeleted):
+    for model in (PlaybackEventData, ConnectionState, UserDeleted, SessionRevoked):
         schemas[model.__name__] = _schema(model, schemas)
     messages = {
         "PlaybackEvent": _message(
@@ -76,11 +77,19 @@ def build_document() -> dict[str, Any]:
             "UserDeleted",
             "A user was deleted: every service erases that user's data.",
         ),
+        "SessionRevoked": _message(
+            "SessionRevoked",
+            [SESSION_REVOKED_EVENT_TYPE],
+            "SessionRevoked",
+            "A session (or every session of a user) ended: its access tokens are refused "
+            "everywhere from now on, though they have not expired.",
+        ),
     }
     channels = {
         "playbackEvents": (topics.PLAYBACK_EVENTS, "PlaybackEvent", "watcher"),
         "spotifyConnections": (topics.SPOTIFY_CONNECTIONS, "ConnectionChanged", "tokens"),
         "authUsers": (topics.AUTH_USERS, "UserDeleted", "auth"),
+        "authRevocations": (topics.AUTH_REVOCATIONS, "SessionRevoked", "auth"),
     }
     return {
         "asyncapi": "3.0.0",

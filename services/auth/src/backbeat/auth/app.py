@@ -73,7 +73,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         tables.outbox,
         bootstrap=settings.kafka_bootstrap,
         client_id="backbeat-auth-outbox",
-        topics=[TopicSpec(settings.users_topic)],
+        topics=[TopicSpec(settings.users_topic), settings.revocations_topic_spec()],
     )
     accounts = Accounts(
         db,
@@ -94,6 +94,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         ),
         outbox=tables.outbox,
         users_topic=settings.users_topic,
+        revocations_topic=settings.revocations_topic,
         on_outbox_write=outbox.notify,
         hash_concurrency=settings.password_hash_concurrency,
     )
@@ -138,6 +139,10 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             issuer=settings.issuer,
             user_audience=settings.user_token_audience,
             service_audience=settings.service_audience,
+            max_lifetime_s=settings.max_token_lifetime_s,
+            max_service_lifetime_s=settings.max_service_token_lifetime_s,
+            # No revocation list here: every user route of auth checks the session in its
+            # own database, which is where revocations are decided.
         ),
     )
     for router in (users.router, oauth.router, keys.router, internal.router):

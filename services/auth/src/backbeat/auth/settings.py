@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 
+from backbeat.authn.settings import TokenPolicySettings
 from backbeat.events import topics
 from backbeat.runtime.settings import ServiceSettings, service_config
 
@@ -12,7 +13,7 @@ OWASP_MIN_MEMORY_KIB = 19 * 1024
 OWASP_MIN_TIME_COST = 2
 
 
-class AuthSettings(ServiceSettings):
+class AuthSettings(ServiceSettings, TokenPolicySettings):
     model_config = service_config("AUTH")
 
     port: int = 8001
@@ -50,30 +51,53 @@ class AuthSettings(ServiceSettings):
     # Hashes running at once: each holds argon2_memory_kib, so this bounds memory too.
     password_hash_concurrency: int = Field(default=4, ge=1)
 
-    # Failed sign-ins per (account, address) allowed before delays start; the delay then
-    # doubles per failure up to the cap.
+    # Wrong passwords (at sign-in or password change) per (account, address) allowed before
+    # delays start; the delay then doubles per failure up to the cap.
     throttle_pair_free_failures: int = Field(default=5, ge=1)
     throttle_pair_max_delay_s: int = Field(default=900, ge=1)
-    # Failures per account from every address before its (short, capped) delay starts:
-    # looser, so a spread-out attack slows down without locking the real user out.
+    # Failures per account from every address before its (short, capped) delay starts. It
+    # holds only addresses that failed at the account themselves, never one the owner signed
+    # in from: a spread-out attack slows down without locking the real user out.
     throttle_account_free_failures: int = Field(default=50, ge=1)
     throttle_account_max_delay_s: int = Field(default=30, ge=1)
-    # Failures per address over every account (credential stuffing from one place).
+    # Failures per address over every account (credential stuffing from one place). An
+    # address is a whole IPv6 /64, what one subscriber holds; many people share one IPv4
+    # address behind NAT, hence the allowance, and the rule spares an account's known address.
     throttle_address_free_failures: int = Field(default=100, ge=1)
     throttle_address_max_delay_s: int = Field(default=900, ge=1)
     # Failures older than this are forgotten.
     throttle_window_s: int = Field(default=3600, ge=1)
-    # Take the client address from X-Forwarded-For (only behind the gateway, which sets it).
-    trust_forwarded_for: bool = False
+    # The caller's address is the one the gateway signs with this secret (the gateway's
+    # BACKBEAT_GATEWAY_EDGE_SECRET), else the connection's own: never a header a caller sets.
+    edge_secret: SecretStr = Field(default=SecretStr("backbeat-dev-edge-secret"), min_length=16)
+    # While the secret rotates: set the new one on auth with the old one here, then the new
+    # one on the gateway, then drop this.
+    edge_previous_secret: SecretStr | None = Field(default=None, min_length=16)
+    # How old a signed address may be (either way, for clock skew) before it is ignored.
+    edge_attestation_max_age_s: int = Field(default=30, ge=1, le=300)
 
     outbox_relay_enabled: bool = True
     # Where account deletions are published (through the outbox) for the other services.
     users_topic: str = topics.AUTH_USERS
+    # Ended sessions go to ``revocations_topic`` (through the outbox), which the other
+    # services read to refuse their access tokens at once.
+
+    @property
+    def edge_secrets(self) -> list[bytes]:
+        """The secrets a signed client address may be signed with, current first."""
+        secrets = [self.edge_secret]
+        if self.edge_previous_secret is not None:
+            secrets.append(self.edge_previous_secret)
+        return [secret.get_secret_value().encode() for secret in secrets]
 
     @model_validator(mode="after")
     def _lifetimes_fit(self) -> AuthSettings:
         if self.refresh_idle_ttl_s > self.refresh_absolute_ttl_s:
             raise ValueError("refresh_idle_ttl_s cannot exceed refresh_absolute_ttl_s")
+        if self.access_token_ttl_s > self.max_token_lifetime_s:
+            raise ValueError("access_token_ttl_s cannot exceed max_token_lifetime_s")
+        if self.service_token_ttl_s > self.max_service_token_lifetime_s:
+            raise ValueError("service_token_ttl_s cannot exceed max_service_token_lifetime_s")
         if self.password_min_length > self.password_max_length:
             raise ValueError("password_min_length cannot exceed password_max_length")
         return self

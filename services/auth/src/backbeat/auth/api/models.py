@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from backbeat.auth.use_cases.accounts import normalise_email
 
 # Shape only; whether the address receives mail is not auth's business.
 # No control characters: PostgreSQL text cannot hold NUL, and none belongs in an address.
@@ -15,10 +17,25 @@ EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1
 PASSWORD_FIELD_MAX = 1024
 
 
+# The users table's email column.
+EMAIL_MAX_CHARS = 320
+
+
+def _fits_once_normalised(email: str) -> str:
+    # Addresses are stored in lower case, and lower case can be longer: "İ" becomes "i̇".
+    if len(normalise_email(email)) > EMAIL_MAX_CHARS:
+        raise ValueError(f"the address is longer than {EMAIL_MAX_CHARS} characters in lower case")
+    return email
+
+
 class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    email: str = Field(max_length=320, pattern=EMAIL_PATTERN, examples=["ada@example.com"])
+    email: Annotated[
+        str,
+        Field(max_length=EMAIL_MAX_CHARS, pattern=EMAIL_PATTERN, examples=["ada@example.com"]),
+        AfterValidator(_fits_once_normalised),
+    ]
     password: str = Field(min_length=1, max_length=PASSWORD_FIELD_MAX)
 
 

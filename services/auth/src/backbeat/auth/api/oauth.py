@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
@@ -75,6 +76,10 @@ def _error(refusal: GrantRefusal, description: str) -> JSONResponse:
     )
 
 
+# No client id holds control characters, and PostgreSQL text cannot hold NUL at all.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _single(form: dict[str, list[str]], name: str) -> str | None:
     values = form.get(name)
     if values is None:
@@ -90,7 +95,8 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    # ValueError: characters outside ASCII, which the header may carry as bytes 0x80-0xff.
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise _OAuthRefusal(GrantRefusal.INVALID_CLIENT) from exc
     client_id, sep, secret = decoded.partition(":")
     if not sep:
@@ -136,7 +142,7 @@ async def token(request: Request) -> JSONResponse:
                 GrantRefusal.INVALID_REQUEST, "use one client authentication method"
             )
         client_id, client_secret = basic or (form_id, form_secret)
-        if not client_id or not client_secret:
+        if not client_id or not client_secret or _CONTROL.search(client_id):
             raise _OAuthRefusal(GrantRefusal.INVALID_CLIENT)
         service_tokens: ServiceTokens = request.app.state.service_tokens
         outcome = await service_tokens.grant(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
@@ -16,9 +18,16 @@ from backbeat.auth.api.models import (
 )
 from backbeat.auth.use_cases.accounts import Accounts, TokenPair
 from backbeat.authn import AUTH_PROBLEMS, UserPrincipal, current_user
+from backbeat.authn.client_address import (
+    CLIENT_ADDRESS_HEADER,
+    AttestationRejected,
+    AttestationRejection,
+    verified_client_address,
+)
 from backbeat.runtime.problems import problem_responses
 
 router = APIRouter(prefix="/api/auth", tags=["users"])
+log = logging.getLogger(__name__)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -33,12 +42,33 @@ UserDep = Annotated[UserPrincipal, Depends(current_user)]
 
 
 def client_address(request: Request) -> str:
-    if request.app.state.settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
-    return request.client.host if request.client else "unknown"
+    """Where the request came from, for throttling: the address the gateway signed for this
+    request when the signature verifies, else the connection's own address. Never
+    ``X-Forwarded-For`` or any header a caller can set: whoever reaches auth directly would
+    otherwise count their failures against someone else's address."""
+    connection = request.client.host if request.client else "unknown"
+    attested = request.headers.getlist(CLIENT_ADDRESS_HEADER)
+    if not attested:
+        return connection
+    settings = request.app.state.settings
+    try:
+        if len(attested) != 1:
+            raise AttestationRejected(AttestationRejection.MALFORMED)
+        return verified_client_address(
+            attested[0],
+            request_id=request.state.request_id,
+            secrets=settings.edge_secrets,
+            now=int(time.time()),
+            max_age_s=settings.edge_attestation_max_age_s,
+        )
+    except AttestationRejected as rejected:
+        # A forgery sent straight to auth, or a gateway with another secret: the latter
+        # would count everyone under the gateway's address, so it must show in the logs.
+        log.warning(
+            "client address attestation ignored",
+            extra={"reason": rejected.reason.value, "connection_address": connection},
+        )
+        return connection
 
 
 def _tokens(pair: TokenPair, response: Response) -> TokenResponse:
@@ -115,11 +145,13 @@ async def delete_me(user: UserDep, accounts: AccountsDep) -> Response:
 @router.post(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**AUTH_PROBLEMS, **problem_responses(422)},
+    responses={**AUTH_PROBLEMS, **problem_responses(422, 429)},
     summary="Change the password; every session of the user ends",
 )
 async def change_password(
-    body: ChangePasswordRequest, user: UserDep, accounts: AccountsDep
+    body: ChangePasswordRequest, request: Request, user: UserDep, accounts: AccountsDep
 ) -> Response:
-    await accounts.change_password(user, body.current_password, body.new_password)
+    await accounts.change_password(
+        user, body.current_password, body.new_password, client_address(request)
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -109,14 +109,15 @@ async def revoke_session(
 
 async def revoke_user_sessions(
     session: AsyncSession, user_id: UUID, now: datetime, reason: str
-) -> int:
+) -> list[UUID]:
+    """End every session of the user still open; the ids of those it ended."""
     result = await session.execute(
         update(sessions)
         .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
         .returning(sessions.c.id)
     )
-    return len(result.all())
+    return [row.id for row in result.all()]
 
 
 async def session_is_active(

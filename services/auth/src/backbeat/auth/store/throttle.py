@@ -1,4 +1,5 @@
-"""Sign-in failure counters, one row per (scope, hashed subject)."""
+"""Password failure counters (sign-in and password change), one row per (scope, hashed
+subject)."""
 
 from __future__ import annotations
 

@@ -20,13 +20,24 @@ from backbeat.auth.domain import access_tokens
 from backbeat.auth.domain.opaque_tokens import REFRESH_TOKEN_PREFIX, digest, new_opaque_token
 from backbeat.auth.domain.passwords import PasswordHasher, PasswordPolicy
 from backbeat.auth.domain.refresh import RefreshOutcome, RefreshPolicy, decide_refresh
-from backbeat.auth.domain.throttle import ThrottlePolicy, ThrottleScope, retry_after
+from backbeat.auth.domain.throttle import (
+    FailureRecord,
+    ThrottlePolicy,
+    ThrottleScope,
+    retry_after,
+    throttled_address,
+)
 from backbeat.auth.store import sessions as session_store
 from backbeat.auth.store import throttle as throttle_store
 from backbeat.auth.store import users as user_store
 from backbeat.auth.use_cases.keyring import KeyRing, utc_now
 from backbeat.authn.claims import UserPrincipal
-from backbeat.events.topics import AUTH_USERS
+from backbeat.events.revocations import (
+    RevocationReason,
+    SessionRevoked,
+    session_revoked_event,
+)
+from backbeat.events.topics import AUTH_REVOCATIONS, AUTH_USERS
 from backbeat.events.users import UserDeleted, user_deleted_event
 from backbeat.runtime.database import Database
 from backbeat.runtime.outbox import enqueue
@@ -61,6 +72,7 @@ class AccessTokenSettings:
 def _throttle_subjects(email: str, address: str) -> dict[ThrottleScope, bytes]:
     # Hashed so the table holds neither addresses nor the emails of accounts that do not
     # exist; the NUL keeps ("a", "bc") and ("ab", "c") apart.
+    address = throttled_address(address)
     return {
         ThrottleScope.PAIR: hashlib.sha256(f"{email}\0{address}".encode()).digest(),
         ThrottleScope.ACCOUNT: hashlib.sha256(f"account\0{email}".encode()).digest(),
@@ -81,6 +93,7 @@ class Accounts:
         access: AccessTokenSettings,
         outbox: Table,
         users_topic: str = AUTH_USERS,
+        revocations_topic: str = AUTH_REVOCATIONS,
         on_outbox_write: Callable[[], None] = lambda: None,
         hash_concurrency: int = 4,
         clock: Callable[[], datetime] = utc_now,
@@ -94,6 +107,7 @@ class Accounts:
         self.access = access
         self.outbox = outbox
         self.users_topic = users_topic
+        self.revocations_topic = revocations_topic
         self.on_outbox_write = on_outbox_write
         self.clock = clock
         self._hash_limiter = anyio.CapacityLimiter(hash_concurrency)
@@ -132,15 +146,7 @@ class Accounts:
         async with self.db.session() as session:
             records = await throttle_store.load_records(session, subjects)
             user = await user_store.user_by_email(session, email)
-        wait = retry_after(self.throttle_policy, records, self.clock())
-        if wait.total_seconds() > 0:
-            seconds = math.ceil(wait.total_seconds())
-            raise ProblemError(
-                429,
-                "too_many_attempts",
-                "Too many failed sign-ins; wait before trying again",
-                headers={"Retry-After": str(seconds)},
-            )
+        self._refuse_if_throttled(records)
         if user is None:
             # Same work as a wrong password, so the answer and its timing do not tell
             # whether the account exists.
@@ -151,10 +157,7 @@ class Accounts:
             verified = await self._hashing(lambda: self.hasher.verify(stored_hash, password))
         now = self.clock()
         if user is None or not verified:
-            async with self.db.session() as session:
-                await throttle_store.record_failure(
-                    session, subjects, now, self.throttle_policy.window
-                )
+            await self._count_failure(subjects, now)
             raise INVALID_CREDENTIALS
         new_hash = None
         if self.hasher.needs_rehash(user.password_hash):
@@ -164,6 +167,22 @@ class Accounts:
             if new_hash is not None:
                 await user_store.replace_password_hash(session, user.id, new_hash, changed_at=None)
             return await self._start_session(session, user.id, now)
+
+    def _refuse_if_throttled(self, records: dict[ThrottleScope, FailureRecord]) -> None:
+        """429 while the attempt's account, address or their pair must wait: checked before
+        the password, so a throttled guess learns nothing and costs no hash."""
+        wait = retry_after(self.throttle_policy, records, self.clock())
+        if wait.total_seconds() > 0:
+            raise ProblemError(
+                429,
+                "too_many_attempts",
+                "Too many wrong passwords; wait before trying again",
+                headers={"Retry-After": str(math.ceil(wait.total_seconds()))},
+            )
+
+    async def _count_failure(self, subjects: dict[ThrottleScope, bytes], now: datetime) -> None:
+        async with self.db.session() as session:
+            await throttle_store.record_failure(session, subjects, now, self.throttle_policy.window)
 
     async def _start_session(
         self, session: AsyncSession, user_id: UUID, now: datetime
@@ -195,6 +214,31 @@ class Accounts:
         issued = access_tokens.sign(claims, self.keyring.signing_key())
         return TokenPair(issued.token, refresh_token, issued.expires_in)
 
+    async def _publish_revocation(
+        self,
+        session: AsyncSession,
+        user_id: UUID,
+        session_id: UUID | None,
+        reason: RevocationReason,
+        now: datetime,
+    ) -> None:
+        """Tell every verifier, in the transaction that ends the session(s), to refuse their
+        access tokens now rather than when they expire."""
+        revoked = SessionRevoked(
+            user_id=str(user_id),
+            session_id=str(session_id) if session_id is not None else None,
+            reason=reason,
+            revoked_at=now,
+            expires_at=now + timedelta(seconds=self.access.ttl_s),
+        )
+        await enqueue(
+            session,
+            self.outbox,
+            self.revocations_topic,
+            session_revoked_event(revoked),
+            key=str(user_id),
+        )
+
     async def refresh(self, refresh_token: str) -> TokenPair:
         now = self.clock()
         presented_digest = digest(refresh_token)
@@ -208,6 +252,13 @@ class Accounts:
                 # Committed before answering: the family stays revoked whatever happens next.
                 await session_store.revoke_session(
                     session, stored.session_id, now, "refresh_token_reused"
+                )
+                await self._publish_revocation(
+                    session,
+                    stored.user_id,
+                    stored.session_id,
+                    RevocationReason.REFRESH_TOKEN_REUSED,
+                    now,
                 )
             elif outcome is RefreshOutcome.ROTATE:
                 await session_store.mark_rotated(session, presented_digest, now)
@@ -224,6 +275,8 @@ class Accounts:
                 pair = self._pair(stored.user_id, stored.session_id, new_token, now)
         if pair is not None:
             return pair
+        if outcome is RefreshOutcome.REUSED:
+            self.on_outbox_write()
         titles = {
             RefreshOutcome.REUSED: "The refresh token was already used; the session is ended",
             RefreshOutcome.EXPIRED: "The refresh token has expired",
@@ -247,28 +300,47 @@ class Accounts:
         return row
 
     async def sign_out(self, user: UserPrincipal) -> None:
+        now = self.clock()
         async with self.db.session() as session:
             await self._require_active_session(session, user)
-            await session_store.revoke_session(session, user.session_id, self.clock(), "sign_out")
+            await session_store.revoke_session(session, user.session_id, now, "sign_out")
+            await self._publish_revocation(
+                session, user.user_id, user.session_id, RevocationReason.SIGN_OUT, now
+            )
+        self.on_outbox_write()
 
     async def change_password(
-        self, user: UserPrincipal, current_password: str, new_password: str
+        self, user: UserPrincipal, current_password: str, new_password: str, address: str
     ) -> None:
         self._check_policy(new_password)
         async with self.db.session() as session:
             await self._require_active_session(session, user)
             row = await user_store.user_by_id(session, user.user_id)
-        if row is None:
-            raise ProblemError(401, "session_revoked", "The session has ended")
+            if row is None:
+                raise ProblemError(401, "session_revoked", "The session has ended")
+            # A stolen access token must not buy unlimited guesses at the password: the
+            # current password counts in the same counters as a sign-in.
+            subjects = _throttle_subjects(row.email, address)
+            records = await throttle_store.load_records(session, subjects)
+        self._refuse_if_throttled(records)
         stored_hash = row.password_hash
         if not await self._hashing(lambda: self.hasher.verify(stored_hash, current_password)):
+            await self._count_failure(subjects, self.clock())
             raise ProblemError(403, "wrong_password", "The current password is wrong")
         new_hash = await self._hashing(lambda: self.hasher.hash(new_password))
         now = self.clock()
         async with self.db.session() as session:
+            await throttle_store.record_success(session, subjects[ThrottleScope.PAIR], now)
             await user_store.replace_password_hash(session, user.user_id, new_hash, changed_at=now)
             # Whoever knew the old password may hold a session: every one of them ends.
-            await session_store.revoke_user_sessions(session, user.user_id, now, "password_changed")
+            ended = await session_store.revoke_user_sessions(
+                session, user.user_id, now, "password_changed"
+            )
+            for session_id in ended:
+                await self._publish_revocation(
+                    session, user.user_id, session_id, RevocationReason.PASSWORD_CHANGED, now
+                )
+        self.on_outbox_write()
 
     async def delete_account(self, user: UserPrincipal) -> None:
         now = self.clock()
@@ -278,4 +350,8 @@ class Accounts:
             if deleted:
                 event = user_deleted_event(UserDeleted(user_id=str(user.user_id), deleted_at=now))
                 await enqueue(session, self.outbox, self.users_topic, event, key=str(user.user_id))
+                # Every session of the account, whichever is still open.
+                await self._publish_revocation(
+                    session, user.user_id, None, RevocationReason.ACCOUNT_DELETED, now
+                )
         self.on_outbox_write()

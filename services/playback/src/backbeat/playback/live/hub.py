@@ -14,19 +14,28 @@ Resume limits (what ``Last-Event-ID`` can and cannot bring back):
   dropped, so a stream shows each event once.
 - A deleted user's memory is dropped and their streams are ended; late events of theirs are
   dropped too (the last ``users`` deletions are remembered).
+- A stream of a revoked session ends as soon as the revocation reaches this instance, and a
+  stream opened for a session already revoked ends at once (its token was checked just
+  before, but the revocation may have arrived in between).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from uuid import UUID
 
+from backbeat.authn.revocations import Revocation, RevocationList
 from backbeat.playback.live.frames import LiveEvent
+
+log = logging.getLogger(__name__)
 
 
 class StreamEnded(Exception):
-    """The stream has to end: the client was too slow, or the user was deleted."""
+    """The stream has to end: the client was too slow, the user was deleted or the session
+    revoked."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -39,9 +48,12 @@ _END = object()
 class Subscription:
     """One open stream of one user: the events to send, in order."""
 
-    def __init__(self, hub: LiveHub, user_id: str, max_pending: int) -> None:
+    def __init__(
+        self, hub: LiveHub, user_id: str, max_pending: int, session_id: str | None = None
+    ) -> None:
         self.hub = hub
         self.user_id = user_id
+        self.session_id = session_id
         self._pending: asyncio.Queue[LiveEvent | object] = asyncio.Queue(max_pending + 1)
         self._max_pending = max_pending
         self.end_reason: str | None = None
@@ -90,7 +102,12 @@ class LiveHub:
     """Live events of this process's users: fan-out to streams, memory for resumes."""
 
     def __init__(
-        self, *, events_per_user: int = 64, users: int = 10_000, pending_per_stream: int = 256
+        self,
+        *,
+        events_per_user: int = 64,
+        users: int = 10_000,
+        pending_per_stream: int = 256,
+        revocations: RevocationList | None = None,
     ) -> None:
         self.events_per_user = events_per_user
         self.max_users = users
@@ -98,6 +115,9 @@ class LiveHub:
         self._recent: OrderedDict[str, deque[LiveEvent]] = OrderedDict()
         self._streams: dict[str, set[Subscription]] = {}
         self._erased: OrderedDict[str, None] = OrderedDict()
+        self._revocations = revocations
+        if revocations is not None:
+            revocations.listen(self._on_revoked)
 
     @property
     def open_streams(self) -> int:
@@ -122,12 +142,17 @@ class LiveHub:
             stream.deliver(event)
         return True
 
-    def subscribe(self, user_id: str, last_sequence: int | None) -> tuple[Subscription, Replay]:
-        """Open a stream for ``user_id``. With ``last_sequence`` (the client's Last-Event-ID),
-        also what the memory holds after it. Nothing awaits in between, so no event can fall
-        between the replay and the live events."""
-        stream = Subscription(self, user_id, self.pending_per_stream)
+    def subscribe(
+        self, user_id: str, last_sequence: int | None, *, session_id: str | None = None
+    ) -> tuple[Subscription, Replay]:
+        """Open a stream for ``user_id`` (signed in with ``session_id``). With
+        ``last_sequence`` (the client's Last-Event-ID), also what the memory holds after it.
+        Nothing awaits in between, so no event can fall between the replay and the live
+        events, nor a revocation between the check below and the stream's registration."""
+        stream = Subscription(self, user_id, self.pending_per_stream, session_id)
         self._streams.setdefault(user_id, set()).add(stream)
+        if session_id is not None and self._session_revoked(user_id, session_id):
+            stream.end("session revoked")
         if last_sequence is None:
             return stream, Replay([], complete=True)
         recent = list(self._recent.get(user_id, ()))
@@ -142,6 +167,30 @@ class LiveHub:
         streams.discard(stream)
         if not streams:
             del self._streams[stream.user_id]
+
+    def end_sessions(self, user_id: str, session_id: str | None) -> int:
+        """End the user's open streams of ``session_id`` (of every session when None); how
+        many were ended."""
+        ended = 0
+        for stream in list(self._streams.get(user_id, ())):
+            if session_id is None or stream.session_id == session_id:
+                stream.end("session revoked")
+                ended += 1
+        return ended
+
+    def _on_revoked(self, revocation: Revocation) -> None:
+        session_id = None if revocation.session_id is None else str(revocation.session_id)
+        ended = self.end_sessions(str(revocation.user_id), session_id)
+        if ended:
+            log.info("live streams of a revoked session ended", extra={"streams": ended})
+
+    def _session_revoked(self, user_id: str, session_id: str) -> bool:
+        if self._revocations is None:
+            return False
+        try:
+            return self._revocations.is_revoked(UUID(user_id), UUID(session_id))
+        except ValueError:
+            return False
 
     def erase(self, user_id: str) -> None:
         """The user was deleted: forget their events, end their streams, drop late events."""

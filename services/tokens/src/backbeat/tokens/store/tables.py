@@ -70,4 +70,14 @@ connect_states = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
+# Users whose account was deleted (from auth's user.deleted): nothing of theirs may be stored
+# again, whatever still-valid token or half-finished connect flow turns up later. Only the
+# id and when; kept for good, since a user id is never reused.
+erased_users = Table(
+    "erased_users",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+
 outbox = outbox_table(metadata)
