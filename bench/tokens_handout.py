@@ -19,7 +19,6 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select
@@ -36,7 +35,7 @@ from backbeat.runtime.testing import (
 )
 from backbeat.tokens.store.migrate import upgrade
 from backbeat.tokens.store.tables import credentials
-from backbeat.tokens.testing import tokens_process
+from backbeat.tokens.testing import connect_in_a_browser, tokens_process
 
 DATABASE_URL = os.environ.get(
     "BACKBEAT_TEST_TOKENS_DATABASE_URL",
@@ -77,12 +76,7 @@ async def load(
 def connect(fake: ServiceProcess, tokens: ServiceProcess, user_id: str) -> None:
     spotify_user = httpx.post(f"{fake.url}/_control/users", json={}).json()["id"]
     user = {"Authorization": f"Bearer {FORGE.user_token(sub=user_id)}"}
-    started = httpx.post(f"{tokens.url}/api/spotify/connect", headers=user)
-    started.raise_for_status()
-    query = urlsplit(started.json()["authorize_url"]).query
-    consent = httpx.get(f"{fake.url}/authorize?{query}&fake_user={spotify_user}")
-    back = urlsplit(consent.headers["location"]).query
-    done = httpx.get(f"{tokens.url}/api/spotify/callback?{back}")
+    done = connect_in_a_browser(tokens.url, fake.url, user, spotify_user)
     if not done.headers["location"].endswith("spotify=connected"):
         raise RuntimeError(f"connect failed: {done.headers['location']}")
 

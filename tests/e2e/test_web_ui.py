@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.e2e.full_stack import WATCH_INTERVAL_S, FullStack
-from tests.gateway.stack import PASSWORD, new_email
+from tests.gateway.stack import PASSWORD, new_email, sign_up
 
 pytestmark = pytest.mark.integration
 
@@ -159,6 +159,50 @@ async def test_a_listener_signs_up_connects_spotify_and_follows_their_playback(
     await expect(page.locator("#spotify-status")).to_have_text("Not connected")
     await expect(page.locator("#spotify-connect")).to_be_visible()
     await http.aclose()
+
+
+async def test_a_connect_link_sent_to_someone_else_links_nothing_and_says_why(
+    whole_stack: FullStack, browser: Browser, test_output: Path
+) -> None:
+    """Login CSRF: Bob starts connecting Spotify and sends the consent link to Vera, who
+    agrees in her own browser. Her Spotify account must not end up behind Bob's account,
+    where he would read what she plays and pause her player."""
+    gateway, fake = whole_stack.gateway, whole_stack.fake
+    expect.set_options(timeout=WAIT_MS)
+    bob = await asyncio.to_thread(sign_up, gateway.url)
+    async with httpx.AsyncClient(timeout=30) as http:
+        veras_spotify = (await http.post(f"{fake.url}/_control/users", json={})).json()["id"]
+        catalogue = (await http.get(f"{fake.url}/_control/catalog", params={"limit": 1})).json()
+        playing = await http.put(
+            f"{fake.url}/_control/users/{veras_spotify}/playback",
+            json={"track_id": catalogue["items"][0]["id"], "is_playing": True},
+        )
+        assert playing.status_code == 200, playing.text
+        started = await http.post(f"{gateway.url}/api/spotify/connect", headers=bob.headers)
+        assert started.status_code == 200, started.text
+
+        # Her own browser: her cookies, none of Bob's.
+        veras_browser = await browser.new_context(viewport={"width": 1200, "height": 900})
+        page = await veras_browser.new_page()
+        await page.goto(started.json()["authorize_url"])
+        await page.locator("select[name=fake_user]").select_option(veras_spotify)
+        await page.get_by_role("button", name="Agree").click()
+        await page.wait_for_url(f"{gateway.url}/")
+        await expect(page.locator("#notice-text")).to_contain_text(
+            "Spotify was not connected. This Spotify link was not started in this browser, "
+            "so nothing was linked."
+        )
+        await expect(page.locator("#notice")).to_have_attribute("data-kind", "error")
+        (test_output / "e2e").mkdir(exist_ok=True)
+        await page.screenshot(path=str(test_output / "e2e" / "5-link-from-someone-else.png"))
+        await veras_browser.close()
+
+        bobs = await http.get(f"{gateway.url}/api/spotify/connection", headers=bob.headers)
+        assert bobs.json()["status"] == "disconnected"
+        pause = await http.post(f"{gateway.url}/api/playback/player/pause", headers=bob.headers)
+        assert pause.status_code != 204, pause.text
+        vera = (await http.get(f"{fake.url}/_control/users/{veras_spotify}")).json()
+        assert vera["player"]["is_playing"] is True
 
 
 async def access_token(page: Page) -> str:

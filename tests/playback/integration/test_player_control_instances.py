@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from backbeat.playback.app import create_app
 from backbeat.playback.settings import PlaybackSettings
 from backbeat.runtime.testing import ServiceProcess, StaticJson, spotify_fake
 from backbeat.tokens.store.migrate import upgrade as upgrade_tokens
-from backbeat.tokens.testing import tokens_process
+from backbeat.tokens.testing import connect_in_a_browser, tokens_process
 from tests.playback.integration.service import (
     FORGE,
     ISSUER,
@@ -38,11 +37,8 @@ class Deployment:
     def connect(self, user_id: str) -> str:
         """Connect ``user_id`` to a new Spotify user through tokens' OAuth flow."""
         spotify_user = str(httpx.post(f"{self.fake.url}/_control/users", json={}).json()["id"])
-        started = httpx.post(f"{self.tokens.url}/api/spotify/connect", headers=bearer(user_id))
-        authorize = urlsplit(started.json()["authorize_url"])
-        consent = httpx.get(f"{self.fake.url}/authorize?{authorize.query}&fake_user={spotify_user}")
-        callback = httpx.get(
-            f"{self.tokens.url}/api/spotify/callback?{urlsplit(consent.headers['location']).query}"
+        callback = connect_in_a_browser(
+            self.tokens.url, self.fake.url, bearer(user_id), spotify_user
         )
         assert callback.headers["location"].endswith("?spotify=connected"), callback.headers
         return spotify_user

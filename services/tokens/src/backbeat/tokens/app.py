@@ -21,6 +21,7 @@ from backbeat.runtime.outbox import OutboxPublisher
 from backbeat.spotify.client import SpotifyClient
 from backbeat.spotify.settings import SpotifySettings
 from backbeat.tokens.api.routes import handout_route, internal_router, user_router
+from backbeat.tokens.consumers.user_deletions import UserDeletionsConsumer
 from backbeat.tokens.domain.refresh import RefreshPolicy
 from backbeat.tokens.domain.vault import KeyRing
 from backbeat.tokens.service.connect import ConnectFlow
@@ -72,12 +73,35 @@ def create_app(
         ],
     )
 
+    revocation_feed = settings.revocation_feed(
+        settings.kafka_bootstrap, client_id="backbeat-tokens-revocations"
+    )
+
+    def erased(user_id: str) -> None:
+        # The tombstone leaves now, not at the relay's next look; the token this instance
+        # may hold for the user is dropped.
+        outbox_publisher.notify()
+        app.state.dispenser.forget(user_id)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         relay = asyncio.create_task(outbox_publisher.run(), name="tokens-outbox-relay")
+        deletions = UserDeletionsConsumer(
+            database,
+            bootstrap=settings.kafka_bootstrap,
+            users_topic=TopicSpec(settings.users_topic, partitions=settings.users_partitions),
+            group_id=settings.erasure_consumer_group,
+            connections_topic=settings.connections_topic,
+            on_erased=erased,
+        )
+        deletions.start()
+        app.state.user_deletions = deletions
+        await revocation_feed.start(wait_s=settings.revocations_wait_s)
         try:
             yield
         finally:
+            await revocation_feed.stop()
+            await deletions.stop()
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
@@ -88,11 +112,18 @@ def create_app(
     async def kafka_ready() -> None:
         await kafka_ping(settings.kafka_bootstrap)
 
+    async def revocations_current() -> None:
+        revocation_feed.check_current()
+
     app = create_service_app(
         service="tokens",
         title="Backbeat tokens",
         lifespan=lifespan,
-        readiness={"database": database.ping, "kafka": kafka_ready},
+        readiness={
+            "database": database.ping,
+            "kafka": kafka_ready,
+            "revocations": revocations_current,
+        },
     )
     app.state.settings = settings
     app.state.database = database
@@ -121,6 +152,9 @@ def create_app(
             issuer=settings.auth_issuer,
             user_audience=settings.user_audience,
             service_audience=settings.service_audience,
+            max_lifetime_s=settings.max_token_lifetime_s,
+            max_service_lifetime_s=settings.max_service_token_lifetime_s,
+            revocations=revocation_feed.revocations,
         ),
     )
     app.include_router(user_router())

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import SecretStr
 
+from backbeat.authn.settings import TokenPolicySettings
 from backbeat.events import topics
 from backbeat.runtime.settings import ServiceSettings, service_config
 
@@ -12,12 +15,17 @@ _DEV_KEY_RING = "dev1:YmFja2JlYXQtZGV2ZWxvcG1lbnQtb25seS1rZXktMDE="
 _DEV_SPOTIFY_SECRET = "backbeat-dev-spotify-secret"  # noqa: S105 - refused outside development
 
 
-class TokensSettings(ServiceSettings):
+class TokensSettings(ServiceSettings, TokenPolicySettings):
     model_config = service_config("TOKENS")
 
     port: int = 8002
     connections_topic: str = topics.SPOTIFY_CONNECTIONS
     connections_partitions: int = 12
+    # Account deletions (auth's user.deleted), read in a group of this service's own: a
+    # deleted user's credentials and audit trail are erased and the user is tombstoned.
+    users_topic: str = topics.AUTH_USERS
+    users_partitions: int = 6
+    erasure_consumer_group: str = "backbeat-tokens-erasure"
     database_url: str = (
         "postgresql+asyncpg://tokens:backbeat-dev-tokens@127.0.0.1:5432/tokens?ssl=disable"
     )
@@ -48,6 +56,16 @@ class TokensSettings(ServiceSettings):
     # Where the browser lands after the connect flow, with the outcome in the query.
     web_ui_url: str = "http://127.0.0.1:8000/"
     connect_state_ttl_s: int = 600
+    # The cookie binding a connect flow to the browser that started it: Secure and
+    # ``__Host-``-prefixed, or neither (browsers refuse both over plain http). Unset: Secure
+    # exactly when the redirect URI, where browsers return and send it, is https.
+    connect_cookie_secure: bool | None = None
+
+    @property
+    def connect_cookie_is_secure(self) -> bool:
+        if self.connect_cookie_secure is not None:
+            return self.connect_cookie_secure
+        return urlsplit(self.spotify_redirect_uri).scheme == "https"
 
     # How long an instance reuses a token it read, before reading the row again; also how
     # long another instance's disconnect can take to be seen here.

@@ -518,12 +518,31 @@ function onLiveEvent(event) {
 
 // ---------------------------------------------------------------- start
 
+// Why the connect flow ended without a connection (the callback's `reason`), for people.
+const CONNECT_FAILURES = {
+  access_denied: "You did not allow Backbeat on Spotify's page.",
+  missing_code: "Spotify sent no authorization back. Please try again.",
+  invalid_state: "This connect link was already used or is not valid. Start again with Connect Spotify.",
+  expired_state: "The connection took too long. Start again with Connect Spotify.",
+  spotify_refused: "Spotify refused the connection. Please try again.",
+  account_deleted: "The Backbeat account this link was started for has been deleted.",
+  // The flow was started in another browser, perhaps by someone else who sent the link:
+  // completing it would have linked this Spotify account to their Backbeat account.
+  browser_mismatch:
+    "This Spotify link was not started in this browser, so nothing was linked. " +
+    "If someone sent it to you, ignore it. To connect your own account, sign in here and choose Connect Spotify.",
+};
+
 function readOutcome() {
   const params = new URLSearchParams(window.location.search);
   const outcome = params.get("spotify");
   if (!outcome) return;
   if (outcome === "connected") notify("Spotify is connected.", "success");
-  else notify(`Spotify was not connected (${params.get("reason") || "unknown reason"}).`, "error");
+  else {
+    const reason = params.get("reason") || "unknown reason";
+    const why = Object.hasOwn(CONNECT_FAILURES, reason) ? CONNECT_FAILURES[reason] : `(${reason})`;
+    notify(`Spotify was not connected. ${why}`, "error");
+  }
   window.history.replaceState(null, "", window.location.pathname);
 }
 

@@ -25,8 +25,9 @@ from backbeat.authn.dependencies import (
 )
 from backbeat.events.connections import ConnectionStatus
 from backbeat.runtime.problems import ProblemError, problem_responses
+from backbeat.tokens.api.connect_cookie import ConnectCookie
 from backbeat.tokens.api.models import ConnectionView, ConnectStarted, HandedOutToken
-from backbeat.tokens.service.connect import ConnectFailed, ConnectFlow
+from backbeat.tokens.service.connect import ConnectFailed, ConnectFlow, browser_binding
 from backbeat.tokens.service.connections import remove_connection
 from backbeat.tokens.service.errors import NeedsReauth, NotConnected, TryLater
 from backbeat.tokens.service.handout import AccessTokenDispenser
@@ -45,9 +46,16 @@ def user_router() -> APIRouter:
     router = APIRouter(prefix="/api/spotify", tags=["spotify"])
 
     @router.post("/connect", responses=AUTH_PROBLEMS)
-    async def connect(request: Request, user: User) -> ConnectStarted:
+    async def connect(request: Request, response: Response, user: User) -> ConnectStarted:
+        """Spotify's authorize URL for a new flow, and the cookie that binds the flow to this
+        browser: the callback completes only in a browser that holds it."""
         flow: ConnectFlow = request.app.state.connect_flow
-        return ConnectStarted(authorize_url=await flow.start(str(user.user_id), now()))
+        started = await flow.start(str(user.user_id), now())
+        ConnectCookie.for_settings(request.app.state.settings).give(
+            response, started.browser_binding
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return ConnectStarted(authorize_url=started.authorize_url)
 
     @router.get("/callback", status_code=302, response_class=RedirectResponse)
     async def callback(
@@ -59,18 +67,24 @@ def user_router() -> APIRouter:
         """Where Spotify sends the browser back; redirects on to the web UI with the outcome."""
         web_ui: str = request.app.state.settings.web_ui_url
         flow: ConnectFlow = request.app.state.connect_flow
+        cookie = ConnectCookie.for_settings(request.app.state.settings)
+        binding = browser_binding(state)
+        held = cookie.read(request, binding)
         if error is not None or code is None:
             # The user declined on Spotify's page: the state is spent either way.
             await flow.abandon(state)
             outcome = {"spotify": "error", "reason": "access_denied" if error else "missing_code"}
         else:
             try:
-                user_id = await flow.finish(code, state, now())
+                user_id = await flow.finish(code, state, now(), browser=held)
                 request.app.state.dispenser.forget(user_id)
                 outcome = {"spotify": "connected"}
             except ConnectFailed as failed:
                 outcome = {"spotify": "error", "reason": failed.code}
-        return RedirectResponse(f"{web_ui}?{urlencode(outcome)}", status_code=302)
+        redirect = RedirectResponse(f"{web_ui}?{urlencode(outcome)}", status_code=302)
+        if held is not None:
+            cookie.clear(redirect, binding)
+        return redirect
 
     @router.get("/connection", responses=AUTH_PROBLEMS)
     async def connection(request: Request, user: User) -> ConnectionView:

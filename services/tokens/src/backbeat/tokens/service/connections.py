@@ -14,6 +14,7 @@ from backbeat.runtime.database import Database
 from backbeat.runtime.outbox import enqueue
 from backbeat.spotify.models import TokenGrant
 from backbeat.tokens.domain.vault import CredentialField, KeyRing, seal
+from backbeat.tokens.service.erasure import refuse_erased
 from backbeat.tokens.store.tables import credentials, outbox
 
 
@@ -32,7 +33,8 @@ async def store_connection(
     now: datetime,
     topic: str = topics.SPOTIFY_CONNECTIONS,
 ) -> ConnectionState:
-    """Save (or replace) the user's credentials and publish ``connected``."""
+    """Save (or replace) the user's credentials and publish ``connected``; ``AccountErased``
+    when the user's account was deleted (nothing is stored then)."""
     if grant.refresh_token is None:
         raise MissingRefreshToken("Spotify returned no refresh token for the authorization code")
     access = seal(
@@ -65,6 +67,7 @@ async def store_connection(
         since=now,
     )
     async with database.session() as session:
+        await refuse_erased(session, user_id)
         await session.execute(
             insert(credentials)
             .values(user_id=user_id, **values)
