@@ -27,3 +27,35 @@ apt_install() {
 }
 
 PY="$ROOT/.venv/bin/python"
+
+# A process sees, of the BACKBEAT_* variables, only the shared settings and those it owns:
+# BACKBEAT_<OWN>_* for each OWN given as a prefix (TOKENS), or a variable named in full. A
+# service's process never holds another's database password, client secret or keys.
+BACKBEAT_SHARED_VARS=(BACKBEAT_ENVIRONMENT BACKBEAT_KAFKA_BOOTSTRAP BACKBEAT_LOG_LEVEL)
+
+# Sets OWN_ENV to the env(1) arguments that unset every variable OWN... does not own:
+#   own_env TOKENS; env "${OWN_ENV[@]}" "$PY" -m backbeat.tokens &
+# (env itself in the background, so that $! is the service's own pid).
+own_env() {
+  local var item keep
+  OWN_ENV=()
+  while IFS= read -r var; do
+    [[ $var == BACKBEAT_* ]] || continue
+    keep=
+    for item in "${BACKBEAT_SHARED_VARS[@]}" "$@"; do
+      if [[ $var == "$item" || $var == "BACKBEAT_${item}_"* ]]; then keep=1; fi
+    done
+    [ -n "$keep" ] || OWN_ENV+=(-u "$var")
+  done < <(compgen -e)
+}
+
+# Runs a command in the foreground with only what OWN... owns:
+#   with_own_env AUTH -- "$PY" -m backbeat.auth.store.migrate
+with_own_env() {
+  local own=()
+  while [ "$#" -gt 0 ] && [ "$1" != -- ]; do own+=("$1"); shift; done
+  [ "$#" -gt 1 ] || die "with_own_env: no command after --"
+  shift
+  own_env "${own[@]}"
+  env "${OWN_ENV[@]}" "$@"
+}

@@ -15,5 +15,7 @@ for svc in auth tokens playback; do
     url="${!url_var:-postgresql+asyncpg://$svc:backbeat-dev-$svc@127.0.0.1:5432/$svc?ssl=disable}"
   fi
   say "migrating $svc"
-  env "BACKBEAT_${upper}_DATABASE_URL=$url" "$PY" -m "$module" || die "migrations of $svc failed"
+  # Each service's migrations see its own database URL only.
+  with_own_env "$upper" -- env "BACKBEAT_${upper}_DATABASE_URL=$url" "$PY" -m "$module" \
+    || die "migrations of $svc failed"
 done

@@ -2,6 +2,11 @@
 # The whole local stack: infrastructure, migrations, the Spotify fake and every service.
 #   stack.sh up     start what is not running, seed the demo data, print where to look
 #   stack.sh down   stop every process this checkout started (services, Kafka, PostgreSQL)
+#   stack.sh run NAME -- COMMAND...
+#                   run a one-off command with the configuration service NAME gets, e.g.
+#                   stack.sh run tokens -- .venv/bin/python -m backbeat.tokens.keys rotate
+# Each process sees the shared settings and its own BACKBEAT_<NAME>_* variables of
+# infra/stack.env only (own_env in lib.sh): no service holds another's database password.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -45,7 +50,8 @@ up() {
     if [ "$module" = provision ]; then
       # Watcher and playback authenticate to tokens with these clients (secrets in stack.env).
       for client in watcher playback; do
-        "$PY" -m backbeat.auth.clients ensure --name "$client" --audience tokens \
+        with_own_env AUTH "BACKBEAT_${client^^}_CLIENT_SECRET" -- \
+          "$PY" -m backbeat.auth.clients ensure --name "$client" --audience tokens \
           --scope tokens:read --secret-env "BACKBEAT_${client^^}_CLIENT_SECRET" >/dev/null
       done
       continue
@@ -53,12 +59,13 @@ up() {
     has_module "$module.__main__" || { say "$name: not part of this build yet, skipped"; continue; }
     if alive "$name"; then say "$name already running (pid $(cat "$VAR/run/$name.pid"))"; continue; fi
     say "starting $name on 127.0.0.1:$port (log var/log/$name.log)"
+    own_env "${name^^}"
     # shellcheck disable=SC2086
-    nohup "$PY" -m "$module" $args >>"$VAR/log/$name.log" 2>&1 &
+    env "${OWN_ENV[@]}" nohup "$PY" -m "$module" $args >>"$VAR/log/$name.log" 2>&1 &
     echo $! >"$VAR/run/$name.pid"
     wait_http "$name" "$port"
   done
-  "$PY" infra/seed.py
+  with_own_env SEED DEMO -- "$PY" infra/seed.py
   say "stack up in $((SECONDS - started)) s"
   cat <<TXT
 
@@ -85,8 +92,17 @@ down() {
   bash infra/postgres/down.sh
 }
 
+run() { # NAME -- COMMAND...
+  [ "$#" -ge 3 ] && [ "$2" = -- ] || die "usage: stack.sh run NAME -- COMMAND..."
+  local name=$1
+  shift 2
+  set -a; source infra/stack.env; set +a
+  with_own_env "${name^^}" -- "$@"
+}
+
 case "${1:-up}" in
   up) up ;;
   down) down ;;
-  *) die "usage: stack.sh up|down" ;;
+  run) shift; run "$@" ;;
+  *) die "usage: stack.sh up|down|run NAME -- COMMAND..." ;;
 esac
