@@ -196,6 +196,7 @@ async def main() -> None:
             "events_topic": f"bench.playback.events.{run}",
             "dead_letter_topic": f"bench.playback.events.dlq.{run}",
             "users_topic": f"bench.auth.users.{run}",
+            "revocations_topic": f"bench.auth.revocations.{run}",
             "consumer_group": f"bench-playback-apply-{run}",
             "erasure_consumer_group": f"bench-playback-erasure-{run}",
             "events_partitions": args.partitions,

@@ -191,6 +191,7 @@ async def main() -> None:
             "events_topic": f"bench.playback.events.{run}",
             "dead_letter_topic": f"bench.playback.events.dlq.{run}",
             "users_topic": f"bench.auth.users.{run}",
+            "revocations_topic": f"bench.auth.revocations.{run}",
             "consumer_group": f"bench-playback-sse-{run}",
             "erasure_consumer_group": f"bench-playback-sse-erasure-{run}",
         }
@@ -214,6 +215,7 @@ async def main() -> None:
                 "BACKBEAT_PLAYBACK_EVENTS_TOPIC": settings.events_topic,
                 "BACKBEAT_PLAYBACK_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
                 "BACKBEAT_PLAYBACK_USERS_TOPIC": settings.users_topic,
+                "BACKBEAT_PLAYBACK_REVOCATIONS_TOPIC": settings.revocations_topic,
                 "BACKBEAT_PLAYBACK_CONSUMER_GROUP": settings.consumer_group,
                 "BACKBEAT_PLAYBACK_ERASURE_CONSUMER_GROUP": settings.erasure_consumer_group,
                 "BACKBEAT_PLAYBACK_CONSUME": "true" if args.consume else "false",

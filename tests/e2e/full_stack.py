@@ -10,7 +10,7 @@ import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -38,6 +38,9 @@ class FullStack:
     gateway: ServiceProcess
     processes: list[ServiceProcess]
     events_topic: str
+    connections_topic: str = ""
+    # Each service's own address, for tests that check a service behind the gateway.
+    urls: dict[str, str] = field(default_factory=dict)
 
 
 def provision_clients(auth_database_url: str) -> None:
@@ -85,6 +88,7 @@ def full_stack(
     events_topic = f"e2e.playback.events.{run}"
     connections_topic = f"e2e.spotify.connections.{run}"
     users_topic = f"e2e.auth.users.{run}"
+    revocations_topic = f"e2e.auth.revocations.{run}"
     ports = {name: free_port() for name in ("auth", "tokens", "playback", "watcher", "gateway")}
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     callback = f"{url['gateway']}/api/spotify/callback"
@@ -105,8 +109,8 @@ def full_stack(
                 {
                     "DATABASE_URL": database_urls["auth"],
                     "ISSUER": url["auth"],
-                    "TRUST_FORWARDED_FOR": "true",
                     "USERS_TOPIC": users_topic,
+                    "REVOCATIONS_TOPIC": revocations_topic,
                 },
                 env=common,
                 name="e2e-auth",
@@ -127,6 +131,8 @@ def full_stack(
                 spotify_app=spotify_app,
                 redirect_uri=callback,
                 connections_topic=connections_topic,
+                users_topic=users_topic,
+                revocations_topic=revocations_topic,
                 name="e2e-tokens",
                 port=ports["tokens"],
                 settings={"WEB_UI_URL": f"{url['gateway']}/"},
@@ -149,6 +155,7 @@ def full_stack(
                     "EVENTS_TOPIC": events_topic,
                     "DEAD_LETTER_TOPIC": f"{events_topic}.dlq",
                     "USERS_TOPIC": users_topic,
+                    "REVOCATIONS_TOPIC": revocations_topic,
                     "CONSUMER_GROUP": f"e2e-playback-{run}",
                     "ERASURE_CONSUMER_GROUP": f"e2e-erasure-{run}",
                 },
@@ -184,6 +191,7 @@ def full_stack(
                     "AUTH_URL": url["auth"],
                     "TOKENS_URL": url["tokens"],
                     "PLAYBACK_URL": url["playback"],
+                    "REVOCATIONS_TOPIC": revocations_topic,
                     **(gateway_settings or {}),
                 },
                 env=common,
@@ -191,7 +199,14 @@ def full_stack(
                 port=ports["gateway"],
             )
         )
-        yield FullStack(fake=fake, gateway=gateway, processes=processes, events_topic=events_topic)
+        yield FullStack(
+            fake=fake,
+            gateway=gateway,
+            processes=processes,
+            events_topic=events_topic,
+            connections_topic=connections_topic,
+            urls=url,
+        )
     finally:
         for process in reversed(processes):
             process.stop()

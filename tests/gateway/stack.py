@@ -3,6 +3,7 @@ tests: the Spotify fake, auth, tokens, a playback upstream, and gateways in fron
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -43,6 +44,11 @@ class Stack:
     gateway_port: int
     kafka_bootstrap: str
     processes: list[ServiceProcess] = field(default_factory=list)
+    # Auth trusts the client addresses gateways sign with it; one per run, never a default.
+    edge_secret: str = ""
+    # Where the run's auth publishes account deletions and ended sessions.
+    users_topic: str = ""
+    revocations_topic: str = ""
     _main_gateway: ServiceProcess | None = None
 
     @property
@@ -72,9 +78,18 @@ class Stack:
                     "PLAYBACK_URL": playback_url or self.playback.url,
                     "AUTH_ISSUER": self.issuer,
                     "AUTH_JWKS_URL": self.jwks_url,
+                    "EDGE_SECRET": self.edge_secret,
+                    "REVOCATIONS_TOPIC": self.revocations_topic,
+                    # Tests sign many users up and in from one address; the budget for
+                    # password routes is tested on a gateway that names its own.
+                    "PASSWORD_RATE_PER_S": "1000",
+                    "PASSWORD_BURST": "1000",
                     **{key.upper(): value for key, value in settings.items()},
                 },
-                env={"BACKBEAT_ENVIRONMENT": "test"},
+                env={
+                    "BACKBEAT_ENVIRONMENT": "test",
+                    "BACKBEAT_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+                },
                 name=name,
                 port=port,
             )
@@ -103,6 +118,9 @@ def start_stack(database_urls: Mapping[str, str], kafka_bootstrap: str) -> Stack
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     callback = f"{gateway_url}/api/spotify/callback"
     processes: list[ServiceProcess] = []
+    edge_secret = secrets.token_urlsafe(32)
+    users_topic = f"test.auth.users.{uuid.uuid4().hex}"
+    revocations_topic = f"test.auth.revocations.{uuid.uuid4().hex}"
     try:
         fake = spotify_fake("--rate-limit", "0").start()
         processes.append(fake)
@@ -116,9 +134,10 @@ def start_stack(database_urls: Mapping[str, str], kafka_bootstrap: str) -> Stack
             {
                 "DATABASE_URL": database_urls["auth"],
                 "ISSUER": f"http://127.0.0.1:{auth_port}",
-                "TRUST_FORWARDED_FOR": "true",
+                "EDGE_SECRET": edge_secret,
                 "KEY_ROTATION_INTERVAL_S": "0",
-                "USERS_TOPIC": f"test.auth.users.{uuid.uuid4().hex}",
+                "USERS_TOPIC": users_topic,
+                "REVOCATIONS_TOPIC": revocations_topic,
             },
             env=common,
             port=auth_port,
@@ -134,6 +153,8 @@ def start_stack(database_urls: Mapping[str, str], kafka_bootstrap: str) -> Stack
             spotify_app=spotify_app,
             redirect_uri=callback,
             connections_topic=f"test.spotify.connections.{uuid.uuid4().hex}",
+            users_topic=users_topic,
+            revocations_topic=revocations_topic,
             settings={"WEB_UI_URL": f"{gateway_url}/"},
             env=common,
         )
@@ -150,7 +171,18 @@ def start_stack(database_urls: Mapping[str, str], kafka_bootstrap: str) -> Stack
         for process in reversed(processes):
             process.stop()
         raise
-    return Stack(fake, auth, tokens, playback, gateway_port, kafka_bootstrap, processes)
+    return Stack(
+        fake,
+        auth,
+        tokens,
+        playback,
+        gateway_port,
+        kafka_bootstrap,
+        processes,
+        edge_secret,
+        users_topic=users_topic,
+        revocations_topic=revocations_topic,
+    )
 
 
 def new_email() -> str:

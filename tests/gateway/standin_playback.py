@@ -109,6 +109,11 @@ def create_app(issuer: str, jwks_url: str) -> FastAPI:
         await asyncio.sleep(seconds)
         return {"status": "late"}
 
+    @app.api_route("/api/playback/fail", methods=["GET", "POST"], include_in_schema=False)
+    async def fail() -> None:
+        # A fault nobody foresaw, its message holding something internal.
+        raise RuntimeError("stand-in fault at postgresql://playback:hunter2@db.internal/x")
+
     @app.api_route("/api/playback/echo", methods=["GET", "POST"], include_in_schema=False)
     async def echo(request: Request) -> dict[str, Any]:
         body = await request.body()

@@ -1,10 +1,14 @@
-"""The gateway with its default settings in front of the session's stack."""
+"""The gateway with its default settings in front of the session's stack, and one in front
+of the real playback service."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from backbeat.runtime.testing import ServiceProcess
+from backbeat.runtime.testing import ServiceProcess, free_port
+from tests.gateway.real_playback import start_playback
 from tests.gateway.stack import Account, Stack, sign_up
 
 
@@ -16,3 +20,28 @@ def gateway(stack: Stack) -> ServiceProcess:
 @pytest.fixture
 def account(gateway: ServiceProcess) -> Account:
     return sign_up(gateway.url)
+
+
+@pytest.fixture(scope="package")
+def real_playback(stack: Stack, database_urls: dict[str, str]) -> Iterator[ServiceProcess]:
+    playback = start_playback(stack, database_urls)
+    yield playback
+    playback.stop()
+
+
+@pytest.fixture(scope="package")
+def fuzzed_gateway(stack: Stack, real_playback: ServiceProcess) -> Iterator[ServiceProcess]:
+    """A gateway in front of the real playback service, with rate limits high enough for
+    fuzzing and its metrics on a port of their own (``metrics_port``)."""
+    gateway = stack.gateway(
+        "gateway-fuzzed",
+        playback_url=real_playback.url,
+        user_rate_per_s="1000",
+        user_burst="1000",
+        address_rate_per_s="1000",
+        address_burst="1000",
+        openapi_cache_s="0",
+        metrics_port=str(free_port()),
+    )
+    yield gateway
+    gateway.stop()

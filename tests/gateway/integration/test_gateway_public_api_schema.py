@@ -8,19 +8,12 @@ out: a response that never ends cannot be checked against a schema.
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Iterator
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.core.failures import FailureGroup
 
-from backbeat.auth.clients import register_client
-from backbeat.playback.store.migrate import upgrade as migrate_playback
-from backbeat.runtime.database import Database
-from backbeat.runtime.testing import ServiceProcess, free_port
+from backbeat.runtime.testing import ServiceProcess
 from tests.gateway.stack import Account, Stack, connect_spotify, sign_up
 
 pytestmark = pytest.mark.integration
@@ -32,59 +25,6 @@ CHECKS = [
     schemathesis.checks.response_headers_conformance,
     schemathesis.checks.response_schema_conformance,
 ]
-
-
-async def register(auth_database_url: str, client_id: str) -> str:
-    db = Database(auth_database_url)
-    try:
-        return await register_client(db, client_id, {"tokens"}, {"tokens:read"})
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture(scope="module")
-def fuzzed_gateway(stack: Stack, database_urls: dict[str, str]) -> Iterator[ServiceProcess]:
-    migrate_playback(database_urls["playback"])
-    port = free_port()
-    suffix = uuid.uuid4().hex[:8]
-    # Playback's own client at auth: it asks tokens for the user's Spotify token with it.
-    client_id = f"playback-{suffix}"
-    client_secret = asyncio.run(register(database_urls["auth"], client_id))
-    playback = stack.start(
-        ServiceProcess(
-            "playback",
-            "backbeat.playback",
-            port,
-            env={
-                "BACKBEAT_ENVIRONMENT": "test",
-                "BACKBEAT_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-                "BACKBEAT_PLAYBACK_PORT": str(port),
-                "BACKBEAT_PLAYBACK_DATABASE_URL": database_urls["playback"],
-                "BACKBEAT_PLAYBACK_CONSUME": "false",
-                "BACKBEAT_PLAYBACK_EVENTS_TOPIC": f"gateway-test.playback.events.{suffix}",
-                "BACKBEAT_PLAYBACK_DEAD_LETTER_TOPIC": f"gateway-test.playback.dlq.{suffix}",
-                "BACKBEAT_PLAYBACK_USERS_TOPIC": f"gateway-test.auth.users.{suffix}",
-                "BACKBEAT_PLAYBACK_AUTH_ISSUER": stack.issuer,
-                "BACKBEAT_PLAYBACK_AUTH_JWKS_URL": stack.jwks_url,
-                "BACKBEAT_PLAYBACK_AUTH_TOKEN_URL": f"{stack.auth.url}/oauth/token",
-                "BACKBEAT_PLAYBACK_CLIENT_ID": client_id,
-                "BACKBEAT_PLAYBACK_CLIENT_SECRET": client_secret,
-                "BACKBEAT_PLAYBACK_TOKENS_URL": stack.tokens.url,
-            },
-        )
-    )
-    gateway = stack.gateway(
-        "gateway-fuzzed",
-        playback_url=playback.url,
-        user_rate_per_s="1000",
-        user_burst="1000",
-        address_rate_per_s="1000",
-        address_burst="1000",
-        openapi_cache_s="0",
-    )
-    yield gateway
-    gateway.stop()
-    playback.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from backbeat.authn.client_address import CLIENT_ADDRESS_HEADER
 from backbeat.gateway.proxy.headers import downstream_response_headers, upstream_request_headers
 
 
@@ -65,4 +66,19 @@ def test_a_redirect_s_location_returns_unchanged_without_duplicate_server_header
     assert headers == [
         ("location", "http://127.0.0.1:8000/?spotify=connected"),
         ("content-type", "text/event-stream"),
+    ]
+
+
+def test_a_caller_s_signed_address_header_never_reaches_a_service() -> None:
+    forged = [("Backbeat-Client-Address", "v1;203.0.113.9;1764547200;forged")]
+    assert CLIENT_ADDRESS_HEADER not in forwarded(forged)
+    signed = upstream_request_headers(
+        forged,
+        request_id="req-1",
+        client_address="198.51.100.7",
+        scheme="http",
+        client_attestation="v1;198.51.100.7;1764547200;by-the-gateway",
+    )
+    assert [value for name, value in signed if name.lower() == CLIENT_ADDRESS_HEADER] == [
+        "v1;198.51.100.7;1764547200;by-the-gateway"
     ]

@@ -23,6 +23,7 @@ def test_every_public_operation_reaches_its_service_with_the_table_s_token_rule(
         upstream=operation.upstream,
         needs_user=operation.needs_user,
         is_stream=operation.path == "/api/playback/stream",
+        checks_password=operation.path in {"/api/auth/signup", "/api/auth/login"},
     )
 
 
@@ -51,7 +52,26 @@ def test_other_methods_and_paths_under_a_prefix_need_a_user_token(method: str, p
 
 
 def test_the_method_s_case_does_not_open_a_route() -> None:
-    assert decide("post", "/api/auth/login") == Forward(Upstream.AUTH, False, False)
+    assert decide("post", "/api/auth/login") == Forward(Upstream.AUTH, False, False, True)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "checks_password"),
+    [
+        ("POST", "/api/auth/signup", True),
+        ("POST", "/api/auth/login", True),
+        ("POST", "/api/auth/password", True),
+        ("POST", "/api/auth/refresh", False),
+        ("GET", "/api/auth/me", False),
+        ("DELETE", "/api/auth/me", False),
+        ("GET", "/api/auth/login", False),
+    ],
+)
+def test_routes_that_make_auth_hash_a_password_are_marked(
+    method: str, path: str, checks_password: bool
+) -> None:
+    decision = decide(method, path)
+    assert isinstance(decision, Forward) and decision.checks_password is checks_password
 
 
 @pytest.mark.parametrize(

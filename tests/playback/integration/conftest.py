@@ -48,6 +48,8 @@ async def settings(migrated_url: str, kafka_bootstrap: str, unique: str) -> Play
         events_topic=f"test.playback.events.{unique}",
         dead_letter_topic=f"test.playback.events.dlq.{unique}",
         users_topic=f"test.auth.users.{unique}",
+        revocations_topic=f"test.auth.revocations.{unique}",
+        revocations_partitions=1,
         consumer_group=f"test-playback-{unique}",
         erasure_consumer_group=f"test-playback-erasure-{unique}",
         events_partitions=3,

@@ -26,7 +26,12 @@ async def test_the_service_reports_ready_and_applies_events_it_consumes(
             assert (await client.get("/health/live")).status_code == 200
             ready = await client.get("/health/ready")
             assert ready.status_code == 200, ready.text
-            assert ready.json()["checks"] == {"database": "ok", "kafka": "ok", "live_tail": "ok"}
+            assert ready.json()["checks"] == {
+                "database": "ok",
+                "kafka": "ok",
+                "live_tail": "ok",
+                "revocations": "ok",
+            }
 
             await publish(settings.kafka_bootstrap, settings.events_topic, listener.events)
             await eventually(lambda: all_committed(settings, len(listener.events)))

@@ -4,7 +4,7 @@ forwarder, public API document and web UI into one FastAPI app."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
@@ -19,7 +19,7 @@ from backbeat.gateway.domain.routes import Upstream
 from backbeat.gateway.proxy.edge import Edge, EdgePolicy
 from backbeat.gateway.proxy.forward import Forwarder, Timeouts
 from backbeat.gateway.settings import GatewaySettings
-from backbeat.runtime.http import REQUEST_ID_HEADER, create_service_app
+from backbeat.runtime.http import REQUEST_ID_HEADER, create_service_app, metrics_listener
 
 
 def create_app(
@@ -30,11 +30,17 @@ def create_app(
     """The gateway app; ``transport`` replaces the network under the forwarder in tests."""
     settings = settings or GatewaySettings()
     keys = JwksCache(settings.auth_jwks_url)
+    # Ended sessions, read from auth's revocations topic: their tokens are refused here too.
+    revocation_feed = settings.revocation_feed(
+        settings.kafka_bootstrap, client_id="backbeat-gateway-revocations"
+    )
     verifier = TokenVerifier(
         keys,
         issuer=settings.auth_issuer,
         user_audience=settings.user_audience,
         service_audience=None,
+        max_lifetime_s=settings.max_token_lifetime_s,
+        revocations=revocation_feed.revocations,
     )
     forwarder = Forwarder(
         {upstream: settings.upstream_url(upstream) for upstream in Upstream},
@@ -54,11 +60,25 @@ def create_app(
         if not list(keys.kids):
             raise KeySetUnavailable("the auth key set is empty")
 
+    async def revocations_current() -> None:
+        revocation_feed.check_current()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await revocation_feed.start(wait_s=settings.revocations_wait_s)
         try:
-            yield
+            async with AsyncExitStack() as metrics:
+                if settings.metrics_port is not None:
+                    app.state.metrics_port = await metrics.enter_async_context(
+                        metrics_listener(
+                            app.state.metrics_registry,
+                            settings.metrics_host,
+                            settings.metrics_port,
+                        )
+                    )
+                yield
         finally:
+            await revocation_feed.stop()
             await forwarder.aclose()
             await keys.aclose()
 
@@ -66,7 +86,9 @@ def create_app(
         service="gateway",
         title="Backbeat gateway",
         lifespan=lifespan,
-        readiness={"auth_keys": auth_keys_loaded},
+        readiness={"auth_keys": auth_keys_loaded, "revocations": revocations_current},
+        # The public port: metrics go on a port of their own (settings.metrics_port).
+        metrics_route=False,
         # The public API's document is /api/openapi.json; the gateway has none of its own.
         openapi_url=None,
         docs_url=None,
@@ -80,7 +102,11 @@ def create_app(
                 settings.address_limit, max_keys=settings.rate_limit_max_keys
             ),
             user_limiter=GcraLimiter(settings.user_limit, max_keys=settings.rate_limit_max_keys),
+            password_limiter=GcraLimiter(
+                settings.password_limit, max_keys=settings.rate_limit_max_keys
+            ),
             max_body_bytes=settings.max_body_bytes,
+            client_address_secret=settings.edge_secret.get_secret_value().encode(),
         ),
         forwarder,
         app.state.metrics_registry,

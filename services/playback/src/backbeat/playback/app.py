@@ -72,11 +72,15 @@ def create_app(
     own_tokens_http = tokens_http is None
     tokens_http = tokens_http or httpx.AsyncClient(timeout=settings.tokens_timeout_s)
     spotify = SpotifyClient(spotify_settings(settings), http=spotify_http)
+    revocation_feed = settings.revocation_feed(
+        settings.kafka_bootstrap, client_id="backbeat-playback-revocations"
+    )
     hub = (
         LiveHub(
             events_per_user=settings.stream_replay_events_per_user,
             users=settings.stream_replay_users,
             pending_per_stream=settings.stream_pending_events,
+            revocations=revocation_feed.revocations,
         )
         if settings.live_stream
         else None
@@ -89,6 +93,7 @@ def create_app(
         pruner: ProcessedEventsPruner | None = None
         try:
             await ensure_topics(settings.kafka_bootstrap, topic_specs(settings))
+            await revocation_feed.start(wait_s=settings.revocations_wait_s)
             if hub is not None:
                 tail = LiveTail(
                     settings.kafka_bootstrap,
@@ -123,6 +128,7 @@ def create_app(
                 cleanup.push_async_callback(jwks.aclose)
                 cleanup.push_async_callback(service_tokens.aclose)
                 cleanup.push_async_callback(spotify.aclose)
+                cleanup.push_async_callback(revocation_feed.stop)
                 if own_tokens_http:
                     cleanup.push_async_callback(tokens_http.aclose)
                 if tail is not None:
@@ -132,6 +138,9 @@ def create_app(
                 if pruner is not None:
                     cleanup.push_async_callback(pruner.stop)
 
+    async def revocations_current() -> None:
+        revocation_feed.check_current()
+
     app = create_service_app(
         service="playback",
         title="Backbeat playback",
@@ -139,6 +148,7 @@ def create_app(
         readiness={
             "database": database.ping,
             "kafka": partial(kafka_ping, settings.kafka_bootstrap),
+            "revocations": revocations_current,
         },
     )
     app.state.settings = settings
@@ -155,6 +165,8 @@ def create_app(
             issuer=settings.auth_issuer,
             user_audience=settings.user_audience,
             service_audience=None,
+            max_lifetime_s=settings.max_token_lifetime_s,
+            revocations=revocation_feed.revocations,
         ),
     )
     app.include_router(playback_router())

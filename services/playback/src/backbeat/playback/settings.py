@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from backbeat.authn.settings import TokenPolicySettings
 from backbeat.events import topics
 from backbeat.runtime.settings import ServiceSettings, service_config
 
@@ -11,7 +12,7 @@ from backbeat.runtime.settings import ServiceSettings, service_config
 _DEV_CLIENT_SECRET = "backbeat-dev-playback-secret"  # noqa: S105 - refused outside development
 
 
-class PlaybackSettings(ServiceSettings):
+class PlaybackSettings(ServiceSettings, TokenPolicySettings):
     model_config = service_config("PLAYBACK")
 
     port: int = 8003

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from os import PathLike
 from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
@@ -33,6 +37,22 @@ def web_router() -> APIRouter:
     return router
 
 
+class _WebAssets(StaticFiles):
+    """The UI's files with the page's security headers: ``/ui/index.html`` is the page too,
+    and a script or style sheet must not be sniffed into something else."""
+
+    def file_response(
+        self,
+        full_path: PathLike[str] | str,
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+
 def web_assets() -> StaticFiles:
-    """Mounted at ``/ui``: ``app.js``, ``style.css``."""
-    return StaticFiles(directory=WEB_ROOT)
+    """Mounted at ``/ui``: ``index.html``, ``app.js``, ``style.css``."""
+    return _WebAssets(directory=WEB_ROOT)

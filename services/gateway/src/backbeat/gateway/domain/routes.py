@@ -64,6 +64,17 @@ PREFIXES: dict[str, Upstream] = {
 # Long-lived responses: no idle read timeout applies to them beyond the stream's own.
 STREAM_PATHS = frozenset({"/api/playback/stream"})
 
+# Requests that make auth hash or verify a password (argon2id: tens of milliseconds of CPU and
+# 19 MiB each). One client sending them at the ordinary address rate would keep auth's cores
+# busy and slow every other user's sign-in, so they have a budget of their own.
+PASSWORD_OPERATIONS = frozenset(
+    {
+        ("POST", "/api/auth/signup"),
+        ("POST", "/api/auth/login"),
+        ("POST", "/api/auth/password"),
+    }
+)
+
 _OPEN = frozenset((op.method, op.path) for op in PUBLIC_OPERATIONS if not op.needs_user)
 
 # Segments a service might normalise into another path ("..", encoded slashes or dots,
@@ -85,6 +96,7 @@ class Forward:
     upstream: Upstream
     needs_user: bool
     is_stream: bool
+    checks_password: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,5 +118,6 @@ def decide(method: str, raw_path: str) -> RouteDecision:
                 upstream=upstream,
                 needs_user=(method, raw_path) not in _OPEN,
                 is_stream=raw_path in STREAM_PATHS,
+                checks_password=(method, raw_path) in PASSWORD_OPERATIONS,
             )
     return Refuse(Refusal.NOT_ROUTED)

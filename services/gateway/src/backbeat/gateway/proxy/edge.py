@@ -21,6 +21,7 @@ from backbeat.authn import (
     TokenVerifier,
     UserPrincipal,
 )
+from backbeat.authn.client_address import attest_client_address
 from backbeat.gateway.domain.rate_limit import GcraLimiter, Verdict
 from backbeat.gateway.domain.routes import Refuse, decide
 from backbeat.gateway.proxy.forward import Forwarder, RelayedResponse
@@ -33,8 +34,15 @@ class EdgePolicy:
     verifier: TokenVerifier
     address_limiter: GcraLimiter
     user_limiter: GcraLimiter
+    # Per client address, for the routes that make auth hash a password (sign-up, sign-in,
+    # password change): a budget far below the address limit, so no one client can keep
+    # auth's cores busy with argon2 and slow everyone else's sign-in.
+    password_limiter: GcraLimiter
     max_body_bytes: int
+    # Signs the caller's address for the services (backbeat.authn.client_address).
+    client_address_secret: bytes
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
 
 
 class Edge:
@@ -64,6 +72,15 @@ class Edge:
             raise ProblemError(404, "not_found", "There is no public route here")
         address = request.client.host if request.client else "unknown"
         self._admit(self.policy.address_limiter.check(address, self.policy.clock()), "address")
+        if decision.checks_password:
+            verdict = self.policy.password_limiter.check(address, self.policy.clock())
+            self._admit(verdict, "password")
+        if len(request.headers.getlist("authorization")) > 1:
+            # The gateway and the service behind it could each read a different one.
+            self.refusals.labels("ambiguous_credentials").inc()
+            raise ProblemError(
+                400, "ambiguous_credentials", "Send at most one Authorization header"
+            )
         if decision.needs_user:
             user = await self._user(request)
             verdict = self.policy.user_limiter.check(str(user.user_id), self.policy.clock())
@@ -75,6 +92,12 @@ class Edge:
             request_id=request.state.request_id,
             client_address=address,
             scheme=request.url.scheme,
+            client_attestation=attest_client_address(
+                self.policy.client_address_secret,
+                address,
+                request.state.request_id,
+                int(self.policy.wall_clock()),
+            ),
         )
         try:
             response = await self.forwarder.forward(

@@ -9,7 +9,9 @@ details that name the service, never its address.
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import logging
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,6 +26,22 @@ from backbeat.runtime.problems import ProblemError
 log = logging.getLogger(__name__)
 
 KEEPALIVE_EXPIRY_S = 2.0
+
+# Methods whose request may be sent twice to the same effect as once (RFC 9110 section 9.2.2).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class _KeepNoCookies(http.cookiejar.DefaultCookiePolicy):
+    """The clients to the services carry many people's requests: a cookie a service sets is
+    the caller's (relayed in Set-Cookie), never the client's. An HTTP client keeps such cookies
+    and sends them with later requests that have none, which would hand one caller's cookie,
+    the connect flow's browser binding among them, to another's request."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +169,7 @@ class Forwarder:
         def pool(url: str, keep_alive: int) -> httpx.AsyncClient:
             return httpx.AsyncClient(
                 base_url=url,
+                cookies=http.cookiejar.CookieJar(policy=_KeepNoCookies()),
                 follow_redirects=False,
                 timeout=httpx.Timeout(timeouts.response_s, connect=timeouts.connect_s),
                 limits=httpx.Limits(
@@ -183,7 +202,9 @@ class Forwarder:
         request = client.build_request(
             method,
             target,
-            headers=headers,
+            # As bytes: a caller's header may hold bytes 0x80-0xff (obs-text, RFC 9110
+            # section 5.5), which reach here decoded as Latin-1 and go on unchanged.
+            headers=[(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
             content=body,
             timeout=httpx.Timeout(
                 connect=self.timeouts.connect_s,
@@ -195,7 +216,7 @@ class Forwarder:
         try:
             # The whole wait for the response head is bounded, not only each read.
             async with asyncio.timeout(self.timeouts.response_s):
-                response = await client.send(request, stream=True)
+                response = await self._send(client, request, upstream)
         except httpx.PoolTimeout:
             log.warning("no free connection to a service", extra={"upstream": upstream.value})
             raise UpstreamBusy(upstream) from None
@@ -209,6 +230,32 @@ class Forwarder:
             )
             raise UpstreamUnavailable(upstream) from None
         return RelayedResponse(response, name=upstream, is_stream=is_stream)
+
+    async def _send(
+        self, client: httpx.AsyncClient, request: httpx.Request, upstream: Upstream
+    ) -> httpx.Response:
+        """Sends ``request``, once more if the connection failed before any response came.
+
+        A kept-alive connection the service has just closed fails the request sent on it;
+        that failure is the connection's, not the caller's. A request that may have reached
+        the service goes again only when sending it twice is harmless (an idempotent method);
+        any request goes again when the connection could not even be opened."""
+        try:
+            return await client.send(request, stream=True)
+        except (
+            httpx.ConnectError,
+            httpx.RemoteProtocolError,
+            httpx.ReadError,
+            httpx.WriteError,
+        ) as exc:
+            nothing_sent = isinstance(exc, httpx.ConnectError)
+            if not (nothing_sent or request.method in IDEMPOTENT_METHODS):
+                raise
+            log.info(
+                "sending again on another connection",
+                extra={"upstream": upstream.value, "error": type(exc).__name__},
+            )
+        return await client.send(request, stream=True)
 
     async def get_json(self, upstream: Upstream, path: str) -> object:
         """A service's own JSON document (its OpenAPI), for the gateway itself."""

@@ -3,12 +3,16 @@
 Hop-by-hop headers (RFC 9110 section 7.6.1) describe one connection and never cross. The
 forwarding headers are the gateway's to set: a caller cannot claim another address through
 ``X-Forwarded-For``, since the gateway is the edge and replaces it with the address it sees.
+``X-Forwarded-For`` is for logs only; a service that counts by address trusts the signed
+``Backbeat-Client-Address`` alone (``backbeat.authn.client_address``), and a caller's copy of
+that header never crosses either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from backbeat.authn.client_address import CLIENT_ADDRESS_HEADER
 from backbeat.runtime.http import REQUEST_ID_HEADER
 
 HOP_BY_HOP = frozenset(
@@ -31,6 +35,7 @@ _GATEWAY_SET = frozenset(
         "host",
         "content-length",
         REQUEST_ID_HEADER,
+        CLIENT_ADDRESS_HEADER,
         "x-forwarded-for",
         "x-forwarded-proto",
         "x-forwarded-host",
@@ -61,9 +66,11 @@ def upstream_request_headers(
     request_id: str,
     client_address: str,
     scheme: str,
+    client_attestation: str | None = None,
 ) -> list[tuple[str, str]]:
     """The headers a service receives: the caller's (``Authorization`` unchanged) minus
-    hop-by-hop ones, plus the request id and where the request came from."""
+    hop-by-hop ones, plus the request id and where the request came from (signed in
+    ``client_attestation`` when given)."""
     incoming = list(incoming)
     drop = HOP_BY_HOP | _GATEWAY_SET | _connection_tokens(incoming)
     host = next((value for name, value in incoming if name.lower() == "host"), "")
@@ -73,6 +80,8 @@ def upstream_request_headers(
     headers.append(("x-forwarded-proto", scheme))
     if host:
         headers.append(("x-forwarded-host", host))
+    if client_attestation is not None:
+        headers.append((CLIENT_ADDRESS_HEADER, client_attestation))
     return headers
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import AwareDatetime
+from pydantic import AfterValidator, AwareDatetime
 
 from backbeat.authn.claims import UserPrincipal
 from backbeat.authn.dependencies import AUTH_PROBLEMS, current_user
@@ -39,6 +39,20 @@ def _database(request: Request) -> Database:
     return database
 
 
+def _within_utc(value: datetime) -> datetime:
+    # The database compares times in UTC, and Python cannot express 0001-01-01T00:00+14:00
+    # or 9999-12-31T23:59-14:00 there.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is outside the years 1 to 9999 in UTC") from None
+    return value
+
+
+# A time with its offset, as a query parameter: `from` and `to`.
+Instant = Annotated[AwareDatetime, AfterValidator(_within_utc)]
+
+
 def _check_period(from_: datetime | None, to: datetime | None) -> None:
     if from_ is not None and to is not None and from_ >= to:
         raise ProblemError(400, "invalid_period", "`from` must be before `to`")
@@ -53,7 +67,8 @@ def _last_event_id(raw: str | None) -> int | None:
     if raw is None or not raw.strip():
         return None
     value = raw.strip()
-    if not value.isdigit() or len(value) > 18:
+    # ASCII digits only: str.isdigit() also admits "١٢٣" and "²", and int() reads the first.
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ProblemError(
             400,
             "invalid_last_event_id",
@@ -84,8 +99,8 @@ def playback_router() -> APIRouter:
         user: User,
         limit: Annotated[int, Query(ge=1, le=queries.MAX_HISTORY_PAGE)] = 50,
         cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
-        from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-        to: Annotated[AwareDatetime | None, Query()] = None,
+        from_: Annotated[Instant | None, Query(alias="from")] = None,
+        to: Annotated[Instant | None, Query()] = None,
     ) -> History:
         """The caller's plays that started in ``[from, to)``, newest first, a page at a time."""
         _check_period(from_, to)
@@ -109,8 +124,8 @@ def playback_router() -> APIRouter:
     async def stats(
         request: Request,
         user: User,
-        from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-        to: Annotated[AwareDatetime | None, Query()] = None,
+        from_: Annotated[Instant | None, Query(alias="from")] = None,
+        to: Annotated[Instant | None, Query()] = None,
         top: Annotated[int, Query(ge=1, le=MAX_TOP)] = 10,
     ) -> Stats:
         """Top tracks, top artists and listening time over the plays that started in
@@ -163,6 +178,7 @@ def playback_router() -> APIRouter:
             heartbeat_s=settings.stream_heartbeat_s,
             retry_ms=settings.stream_retry_ms,
             ends_at=user.expires_at,
+            session_id=str(user.session_id),
         )
 
     for command in PlayerCommand:

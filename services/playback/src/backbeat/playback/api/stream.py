@@ -41,7 +41,8 @@ STREAM_HEADERS = {
 
 class EventStream(Response):
     """``text/event-stream`` of one user's playback events until the client leaves, the
-    token expires or the hub ends the stream."""
+    token expires or the hub ends the stream (also when the session ``session_id`` is
+    revoked)."""
 
     media_type = "text/event-stream"
 
@@ -55,6 +56,7 @@ class EventStream(Response):
         heartbeat_s: float,
         retry_ms: int,
         ends_at: datetime,
+        session_id: str | None = None,
     ) -> None:
         # No body and so no Content-Length: the stream is chunked, open-ended.
         self.status_code = 200
@@ -67,9 +69,12 @@ class EventStream(Response):
         self.heartbeat_s = heartbeat_s
         self.retry_ms = retry_ms
         self.ends_at = ends_at
+        self.session_id = session_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        stream, replay = self.hub.subscribe(self.user_id, self.last_sequence)
+        stream, replay = self.hub.subscribe(
+            self.user_id, self.last_sequence, session_id=self.session_id
+        )
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             writer = asyncio.create_task(self._write(stream, replay.events, replay.complete, send))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, column, func, or_, select, true
@@ -22,6 +22,8 @@ from backbeat.playback.store.rows import state_from_row, track_from_play_row
 from backbeat.playback.store.tables import plays, user_playback
 
 MAX_HISTORY_PAGE = 200
+# Play ids are PostgreSQL bigints.
+MAX_PLAY_ID = 2**63 - 1
 
 
 class InvalidCursor(ValueError):
@@ -45,9 +47,18 @@ class HistoryCursor:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
             started, play_id = raw.split("|")
             cursor = cls(datetime.fromisoformat(started), int(play_id))
-        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            # Compared in UTC by the database: a time at the calendar's edge with an offset
+            # has no UTC equivalent.
+            cursor.started_at.astimezone(UTC)
+        except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
             raise InvalidCursor("not a history cursor") from exc
-        if cursor.started_at.utcoffset() is None:
+        # Only what encode() writes: no other spelling of a time or an id ("١٢٣" is 123
+        # to int()), nothing trailing.
+        if (
+            cursor.started_at.utcoffset() is None
+            or cursor.encode() != text.rstrip("=")
+            or not 0 < cursor.play_id <= MAX_PLAY_ID
+        ):
             raise InvalidCursor("not a history cursor")
         return cursor
 
