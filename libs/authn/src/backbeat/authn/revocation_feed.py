@@ -27,8 +27,12 @@ from aiokafka.errors import KafkaError
 from backbeat.authn.revocations import Revocation, RevocationList
 from backbeat.events.cloudevents import MalformedEvent, from_kafka, read_attributes
 from backbeat.events.revocations import SESSION_REVOKED_EVENT_TYPE, SessionRevoked
-from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS, TopicSpec, ensure_topics
-from backbeat.runtime.outages import KAFKA, dependency_failure
+from backbeat.runtime.kafka import (
+    KAFKA_CLIENT_OPTIONS,
+    TopicSpec,
+    ensure_topics,
+    follow_reconnecting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,24 +121,9 @@ class RevocationFeed:
                 await self._task
 
     async def _run(self) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except (KafkaError, OSError) as exc:
-                # Held back with every other Kafka error while the broker is away.
-                log.warning(
-                    "revocation feed lost Kafka; reconnecting",
-                    extra={
-                        "error": type(exc).__name__,
-                        "retry_in_s": backoff,
-                        **dependency_failure(KAFKA, exc),
-                    },
-                )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff_s)
+        await follow_reconnecting(
+            self._follow, what="revocation feed", max_backoff_s=self.max_backoff_s
+        )
 
     async def _partitions(self) -> list[TopicPartition]:
         admin = AIOKafkaAdminClient(

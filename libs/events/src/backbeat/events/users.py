@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from backbeat.events.cloudevents import CloudEvent
+from backbeat.events.cloudevents import CloudEvent, KafkaHeaders, from_kafka, read_attributes
 
 USER_DELETED_EVENT_TYPE = "dev.backbeat.auth.user_deleted.v1"
 SOURCE_AUTH = "backbeat/auth"
@@ -34,3 +34,13 @@ def user_deleted_event(data: UserDeleted) -> UserDeletedEvent:
         time=data.deleted_at,
         data=data,
     )
+
+
+def deleted_user(
+    key: bytes | None, value: bytes | None, headers: KafkaHeaders | tuple[tuple[str, bytes], ...]
+) -> UserDeleted | None:
+    """The deletion a record of ``auth.users`` announces; None for any other lifecycle event.
+    Raises ``MalformedEvent`` for a record that is not a readable event."""
+    if read_attributes(headers).get("type") != USER_DELETED_EVENT_TYPE:
+        return None
+    return from_kafka(key, value, headers, UserDeleted).data

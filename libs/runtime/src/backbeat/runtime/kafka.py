@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.protocol.offset import OffsetRequest
+
+from backbeat.runtime.outages import KAFKA, dependency_failure
 
 log = logging.getLogger(__name__)
 
@@ -169,3 +171,40 @@ async def kafka_ping(bootstrap: str, timeout_s: float = 3.0) -> None:
         await admin.describe_topics([])
     finally:
         await admin.close()
+
+
+async def follow_reconnecting(
+    follow: Callable[[], Awaitable[None]],
+    *,
+    what: str,
+    first_backoff_s: float = 0.5,
+    max_backoff_s: float = 30.0,
+) -> None:
+    """Runs ``follow`` (a reader that follows a topic until Kafka fails it) again and again,
+    after a wait that doubles with each failure in a row, up to ``max_backoff_s``.
+
+    A reader that ran longer than the longest wait before it failed starts again from the
+    first wait. The failure line names ``what`` and its dependency, so the outage filter
+    (``backbeat.runtime.outages``) holds it back with every other Kafka error while the
+    broker is away.
+    """
+    backoff = first_backoff_s
+    while True:
+        started = time.monotonic()
+        try:
+            await follow()
+        except asyncio.CancelledError:
+            raise
+        except (KafkaError, OSError) as exc:
+            if time.monotonic() - started > max_backoff_s:
+                backoff = first_backoff_s
+            log.warning(
+                f"{what} lost Kafka; reconnecting",
+                extra={
+                    "error": type(exc).__name__,
+                    "retry_in_s": backoff,
+                    **dependency_failure(KAFKA, exc),
+                },
+            )
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, max_backoff_s)

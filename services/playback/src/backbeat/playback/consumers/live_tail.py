@@ -21,8 +21,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry, Counter
 
-from backbeat.events.cloudevents import MalformedEvent, from_kafka, read_attributes
-from backbeat.events.users import USER_DELETED_EVENT_TYPE, UserDeleted
+from backbeat.events.cloudevents import MalformedEvent
+from backbeat.events.users import deleted_user
 from backbeat.playback.live.frames import live_event_from_record
 from backbeat.playback.live.hub import LiveHub
 from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS
@@ -155,9 +155,7 @@ class LiveTail:
 
     def _erase(self, record: ConsumerRecord[Any, Any]) -> None:
         try:
-            if read_attributes(record.headers).get("type") != USER_DELETED_EVENT_TYPE:
-                return
-            deleted = from_kafka(record.key, record.value, record.headers, UserDeleted)
+            deleted = deleted_user(record.key, record.value, record.headers)
         except MalformedEvent as exc:
             log.warning(
                 "unreadable user lifecycle record skipped by the live tail",
@@ -168,4 +166,6 @@ class LiveTail:
                 },
             )
             return
-        self.hub.erase(deleted.data.user_id)
+        if deleted is None:
+            return
+        self.hub.erase(deleted.user_id)

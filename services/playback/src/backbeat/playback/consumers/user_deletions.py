@@ -15,8 +15,8 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 
-from backbeat.events.cloudevents import MalformedEvent, from_kafka, read_attributes
-from backbeat.events.users import USER_DELETED_EVENT_TYPE, UserDeleted
+from backbeat.events.cloudevents import MalformedEvent
+from backbeat.events.users import deleted_user
 from backbeat.playback.consumers.metrics import ConsumerMetrics
 from backbeat.playback.consumers.retry import RetryPolicy, with_store_retries
 from backbeat.playback.store.erasure import Erasure, erase_user
@@ -34,9 +34,7 @@ class UserDeletionsConsumer:
 
     async def handle(self, record: ConsumerRecord[Any, Any]) -> None:
         try:
-            if read_attributes(record.headers).get("type") != USER_DELETED_EVENT_TYPE:
-                return
-            event = from_kafka(record.key, record.value, record.headers, UserDeleted)
+            deleted = deleted_user(record.key, record.value, record.headers)
         except MalformedEvent as exc:
             self.metrics.unreadable_user_events.inc()
             log.error(
@@ -49,7 +47,9 @@ class UserDeletionsConsumer:
                 },
             )
             return
-        user_id = event.data.user_id
+        if deleted is None:
+            return
+        user_id = deleted.user_id
 
         async def erase() -> Erasure:
             async with self.database.session() as session:

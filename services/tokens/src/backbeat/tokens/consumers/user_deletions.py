@@ -18,15 +18,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy.exc import DBAPIError
 
-from backbeat.events.cloudevents import MalformedEvent, from_kafka, read_attributes
-from backbeat.events.users import USER_DELETED_EVENT_TYPE, UserDeleted
+from backbeat.events.cloudevents import MalformedEvent
+from backbeat.events.users import deleted_user
 from backbeat.runtime.database import Database
-from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS, TopicSpec, ensure_topics
-from backbeat.runtime.outages import KAFKA, dependency_failure
+from backbeat.runtime.kafka import (
+    KAFKA_CLIENT_OPTIONS,
+    TopicSpec,
+    ensure_topics,
+    follow_reconnecting,
+)
 from backbeat.tokens.service.erasure import erase_user
 
 log = logging.getLogger(__name__)
@@ -67,23 +70,9 @@ class UserDeletionsConsumer:
                 await self._task
 
     async def _run(self) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                await self._consume()
-            except asyncio.CancelledError:
-                raise
-            except (KafkaError, OSError) as exc:
-                log.warning(
-                    "user deletions consumer lost Kafka; reconnecting",
-                    extra={
-                        "error": type(exc).__name__,
-                        "retry_in_s": backoff,
-                        **dependency_failure(KAFKA, exc),
-                    },
-                )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff_s)
+        await follow_reconnecting(
+            self._consume, what="user deletions consumer", max_backoff_s=self.max_backoff_s
+        )
 
     async def _consume(self) -> None:
         await ensure_topics(self.bootstrap, [self.users_topic])
@@ -110,9 +99,7 @@ class UserDeletionsConsumer:
 
     async def _handle(self, record: ConsumerRecord[Any, Any]) -> None:
         try:
-            if read_attributes(record.headers).get("type") != USER_DELETED_EVENT_TYPE:
-                return
-            event = from_kafka(record.key, record.value, record.headers, UserDeleted)
+            deleted = deleted_user(record.key, record.value, record.headers)
         except MalformedEvent as exc:
             log.error(
                 "unreadable user lifecycle record passed over",
@@ -124,7 +111,9 @@ class UserDeletionsConsumer:
                 },
             )
             return
-        user_id = event.data.user_id
+        if deleted is None:
+            return
+        user_id = deleted.user_id
         backoff = 0.2
         while True:
             try:
