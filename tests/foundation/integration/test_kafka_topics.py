@@ -3,13 +3,14 @@ has a leader, so the first produce or group join meets no NotLeaderForPartition.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
+from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics, start_producer
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +78,26 @@ async def test_existing_topics_are_left_as_they_are(kafka_bootstrap: str, unique
     finally:
         await admin.close()
     assert len(described["partitions"]) == 2
+
+
+async def test_a_producer_writing_to_several_topics_delivers_to_each_whatever_it_knew_first(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    # The producer learns the first topic from a refresh of every topic's metadata (as after
+    # a fresh broker's first answers), the second only when it sends to it. Tracking just the
+    # topics it was asked about, that send's refresh forgot the first topic's leaders while a
+    # record for it still lingered, and the record was never sent.
+    known = TopicSpec(f"test.runtime.known.{unique}", partitions=3)
+    new = TopicSpec(f"test.runtime.new.{unique}", partitions=3)
+    await ensure_topics(kafka_bootstrap, [known])
+    producer = create_producer(kafka_bootstrap, client_id=f"test-topics-{unique}", linger_ms=500)
+    await start_producer(producer, [known.name, new.name])
+    try:
+        await producer.client.force_metadata_update()
+        await ensure_topics(kafka_bootstrap, [new])
+        first = await producer.send(known.name, b"first", key=b"k")
+        second = await producer.send(new.name, b"second", key=b"k")
+        delivered = await asyncio.wait_for(asyncio.gather(first, second), timeout=15)
+    finally:
+        await producer.stop()
+    assert [m.topic for m in delivered] == [known.name, new.name]

@@ -71,6 +71,19 @@ class TopicsNotReady(RuntimeError):
     """Created topics still had partitions without a leader when the wait ended."""
 
 
+async def start_producer(producer: AIOKafkaProducer, topics: Sequence[str]) -> None:
+    """Starts ``producer`` so that every metadata refresh covers each topic in ``topics``.
+
+    aiokafka refreshes the metadata of the topics it was asked to send to, or of every topic
+    while it has been asked about none, and forgets the others. A producer that sent to a
+    topic it already knew from its start-up metadata and then to a new one lost the first
+    topic's leaders at the next refresh and held its records until they timed out (seen on a
+    fresh broker, whose first refreshes are slow). Naming all of them up front keeps them all.
+    """
+    await producer.start()
+    await producer.client.set_topics(list(topics))
+
+
 def topics_without_leaders(
     described: Sequence[Mapping[str, Any]], specs: Sequence[TopicSpec]
 ) -> list[str]:

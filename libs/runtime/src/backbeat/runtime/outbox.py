@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backbeat.events.cloudevents import CloudEvent, to_kafka
 from backbeat.runtime.database import Database
-from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
+from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics, start_producer
 from backbeat.runtime.outages import KAFKA, dependency_failure
 
 log = logging.getLogger(__name__)
@@ -188,8 +188,8 @@ class OutboxPublisher:
         while True:
             producer = create_producer(self.bootstrap, client_id=self.client_id)
             try:
-                await producer.start()
                 await ensure_topics(self.bootstrap, self.topics)
+                await start_producer(producer, [spec.name for spec in self.topics])
             except (KafkaError, OSError) as exc:
                 await producer.stop()
                 log.warning(

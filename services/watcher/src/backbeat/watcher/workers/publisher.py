@@ -27,7 +27,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from backbeat.events.cloudevents import to_kafka
 from backbeat.events.playback import PlaybackEvent, playback_event
-from backbeat.runtime.kafka import create_producer
+from backbeat.runtime.kafka import create_producer, start_producer
 from backbeat.watcher.domain.timeline import Observation, WatchState
 from backbeat.watcher.workers.metrics import WatcherMetrics
 from backbeat.watcher.workers.state_store import encode_state
@@ -200,7 +200,7 @@ class Publisher:
             client_id=f"backbeat-watcher-{partition}",
             transactional_id=self.transactional_id(partition),
         )
-        await producer.start()
+        await start_producer(producer, [self._events_topic, self._state_topic])
         self._partitions[partition] = PartitionPublisher(
             partition,
             producer,
