@@ -9,7 +9,7 @@ help:
 	@echo "make down      stop everything 'make up' or 'make test' started"
 	@echo "make test      start the infrastructure (reusing what runs) and run the test suite"
 	@echo "make infra     only install and start PostgreSQL and Kafka (for benchmarks)"
-	@echo "make lint      ruff check and format check"
+	@echo "make lint      ruff check, format check and the import rules (lint-imports)"
 	@echo "make asyncapi  regenerate docs/asyncapi.yaml from the event models"
 
 venv:
@@ -28,7 +28,8 @@ down:
 	@bash infra/stack.sh down
 
 lint:
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@[ -x .venv/bin/lint-imports ] || bash infra/python.sh
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports --no-logo
 
 typecheck:
 	@.venv/bin/mypy $$(for d in libs/*/src/backbeat/* services/*/src/backbeat/*; do \
