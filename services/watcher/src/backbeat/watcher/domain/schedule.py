@@ -54,17 +54,23 @@ def next_poll_delay(
         # seen at least as soon as a fixed poll at that interval would see it.
         early = intervals.active_s * intervals.jitter * spread
         return max(intervals.minimum_s, intervals.active_s - early)
-    elif snapshot.active:
-        base = intervals.paused_s
-    else:
-        idle_for_s = (
-            float("inf")
-            if last_active_at_ms is None
-            else (snapshot.observed_at_ms - last_active_at_ms) / 1000
-        )
-        long_idle = idle_for_s >= intervals.long_idle_after_s
-        base = intervals.long_idle_s if long_idle else intervals.idle_s
+    base = _resting_interval_s(intervals, snapshot, last_active_at_ms)
     return max(intervals.minimum_s, _jittered(base, intervals.jitter, spread))
+
+
+def _resting_interval_s(
+    intervals: PollIntervals, snapshot: PlaybackSnapshot, last_active_at_ms: int | None
+) -> float:
+    """The interval before jitter while nothing plays: paused, idle, or idle for long."""
+    if snapshot.active:
+        return intervals.paused_s
+    idle_for_s = (
+        float("inf")
+        if last_active_at_ms is None
+        else (snapshot.observed_at_ms - last_active_at_ms) / 1000
+    )
+    long_idle = idle_for_s >= intervals.long_idle_after_s
+    return intervals.long_idle_s if long_idle else intervals.idle_s
 
 
 def longest_interval_s(
@@ -76,14 +82,4 @@ def longest_interval_s(
         # A playing user's interval is only ever shortened by jitter.
         stretch = 1.0 if intervals.adaptive else 1.0 + intervals.jitter
         return intervals.active_s * stretch
-    if snapshot.active:
-        base = intervals.paused_s
-    else:
-        idle_for_s = (
-            float("inf")
-            if last_active_at_ms is None
-            else (snapshot.observed_at_ms - last_active_at_ms) / 1000
-        )
-        long_idle = idle_for_s >= intervals.long_idle_after_s
-        base = intervals.long_idle_s if long_idle else intervals.idle_s
-    return base * (1.0 + intervals.jitter)
+    return _resting_interval_s(intervals, snapshot, last_active_at_ms) * (1.0 + intervals.jitter)
