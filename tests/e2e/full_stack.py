@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -77,9 +77,11 @@ def full_stack(
     *,
     watcher_settings: Mapping[str, str] | None = None,
     gateway_settings: Mapping[str, str] | None = None,
+    fake_args: Sequence[str] = (),
 ) -> Iterator[FullStack]:
     """Starts the stack; ``watcher_settings`` and ``gateway_settings`` are extra
-    BACKBEAT_WATCHER_* and BACKBEAT_GATEWAY_* values by suffix (``RATE_BUDGET_PER_S``)."""
+    BACKBEAT_WATCHER_* and BACKBEAT_GATEWAY_* values by suffix (``RATE_BUDGET_PER_S``),
+    ``fake_args`` extra arguments of the Spotify fake (``--catalogue short``)."""
     migrate_auth(database_urls["auth"])
     migrate_tokens(database_urls["tokens"])
     migrate_playback(database_urls["playback"])
@@ -100,7 +102,7 @@ def full_stack(
         return process.start(timeout_s=90)
 
     try:
-        fake = start(spotify_fake("--rate-limit", "0"))
+        fake = start(spotify_fake("--rate-limit", "0", *fake_args))
         app = httpx.post(f"{fake.url}/_control/clients", json={"redirect_uris": [callback]})
         spotify_app = app.json()
         start(
