@@ -15,11 +15,10 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import func, select
 
 from backbeat.runtime.database import Database
+from backbeat.runtime.testing import values_of_key
 from backbeat.tokens.store.tables import audit_log, connect_states, credentials
 from tests.e2e.full_stack import FullStack
 from tests.gateway.stack import PASSWORD, Account, connect_spotify, sign_up
@@ -147,30 +146,6 @@ async def test_an_ended_session_is_refused_everywhere_within_two_seconds(
     assert slowest < BOUND_S
 
 
-async def connection_records(bootstrap: str, topic: str, user_id: str) -> list[bytes | None]:
-    """The values published for ``user_id`` on the connections topic, oldest first."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        values: list[bytes | None] = []
-        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                values += [r.value for r in records if r.key == user_id.encode()]
-        return values
-    finally:
-        await consumer.stop()
-
-
 async def test_a_deleted_account_cannot_connect_spotify_again_and_nothing_of_it_stays(
     whole_stack: FullStack, database_urls: dict[str, str], kafka_bootstrap: str
 ) -> None:
@@ -225,7 +200,7 @@ async def test_a_deleted_account_cannot_connect_spotify_again_and_nothing_of_it_
     # The watcher's last word on the user: the tombstone that stops its polling.
     started = time.monotonic()
     while True:
-        records = await connection_records(
+        records = await values_of_key(
             kafka_bootstrap, whole_stack.connections_topic, account.user_id
         )
         if records and records[-1] is None:

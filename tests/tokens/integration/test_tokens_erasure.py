@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -20,6 +18,7 @@ from backbeat.events.cloudevents import to_kafka
 from backbeat.events.users import UserDeleted, user_deleted_event
 from backbeat.runtime.database import Database
 from backbeat.runtime.kafka import create_producer
+from backbeat.runtime.testing import values_of_key
 from backbeat.spotify.models import TokenGrant
 from backbeat.tokens.domain.vault import KeyRing
 from backbeat.tokens.service.connections import store_connection
@@ -60,32 +59,6 @@ async def rows_of(database: Database, user_id: str) -> dict[str, int]:
             ).scalar_one()
             for table in (credentials, audit_log, connect_states)
         }
-
-
-async def connection_records(bootstrap: str, topic: str, user_id: str) -> list[bytes | None]:
-    """The values published for ``user_id`` on the connections topic, oldest first."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            (described,) = await admin.describe_topics([topic])
-        finally:
-            await admin.close()
-        partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        values: list[bytes | None] = []
-        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                values += [r.value for r in records if r.key == user_id.encode()]
-        return values
-    finally:
-        await consumer.stop()
 
 
 async def test_a_deleted_account_is_erased_and_its_valid_token_cannot_connect_spotify_again(
@@ -137,7 +110,7 @@ async def test_a_deleted_account_is_erased_and_its_valid_token_cannot_connect_sp
     assert bystander_rows["spotify_credentials"] == 1
     assert bystander_rows["audit_log"] == 1
     # The watcher's last word on the user: a tombstone after the connected state.
-    records = await connection_records(kafka_bootstrap, connections_topic, user_id)
+    records = await values_of_key(kafka_bootstrap, connections_topic, user_id)
     assert records[-1] is None
     assert any(value and b'"status":"connected"' in value for value in records[:-1])
 

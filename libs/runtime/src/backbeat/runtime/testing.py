@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 LOG_DIR = Path("test-output") / "processes"
@@ -148,6 +149,31 @@ async def topic_names(bootstrap: str) -> set[str]:
         return set(await admin.list_topics())
     finally:
         await admin.close()
+
+
+async def values_of_key(bootstrap: str, topic: str, key: str) -> list[bytes | None]:
+    """The values (None for a tombstone) of every record with ``key`` on ``topic``, oldest
+    first, up to the end offsets at the call."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        values: list[bytes | None] = []
+        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                values += [r.value for r in records if r.key == key.encode()]
+        return values
+    finally:
+        await consumer.stop()
 
 
 async def delete_topics(bootstrap: str, topics: Iterable[str]) -> int:
