@@ -651,7 +651,9 @@ def ratio(after: dict[str, Any], before: dict[str, Any]) -> dict[str, float | No
     return out
 
 
-async def run(users: int, minutes: float, seed: int) -> dict[str, Any]:
+async def run(
+    users: int, minutes: float, seed: int, events_out: Path | None = None
+) -> dict[str, Any]:
     rng = random.Random(seed)
     catalogue = generate_catalogue(seed, short_tracks=True)
     databases = {name: test_database_url(name) for name in ("auth", "tokens", "playback")}
@@ -727,6 +729,11 @@ async def run(users: int, minutes: float, seed: int) -> dict[str, Any]:
         truth = await ground_truth(fake, players)
         recorded = {player: seen[by_player[player].user_id] for player in players}
         events = [e for _, e in log.events]
+        if events_out is not None:
+            with events_out.open("w") as out:
+                for read_at, event in log.events:
+                    line = {"read_at": read_at, **event.model_dump(mode="json")}
+                    out.write(json.dumps(line) + "\n")
     finally:
         if follower is not None:
             follower.cancel()
@@ -788,8 +795,13 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--minutes", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--events-out",
+        type=Path,
+        help="write every event the run published, one JSON object per line, to this file",
+    )
     args = parser.parse_args()
-    figures = asyncio.run(run(args.users, args.minutes, args.seed))
+    figures = asyncio.run(run(args.users, args.minutes, args.seed, args.events_out))
     print(json.dumps(figures))
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from backbeat.auth.api import internal, keys, oauth, users
+from backbeat.auth.api.errors import install_refusal_handler
 from backbeat.auth.domain.keys import KeySchedule
 from backbeat.auth.domain.passwords import Argon2Params, PasswordHasher, PasswordPolicy
 from backbeat.auth.domain.refresh import RefreshPolicy
@@ -145,6 +146,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             # own database, which is where revocations are decided.
         ),
     )
+    install_refusal_handler(app)
     for router in (users.router, oauth.router, keys.router, internal.router):
         app.include_router(router)
     return app

@@ -17,6 +17,16 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backbeat.auth.domain import access_tokens
+from backbeat.auth.domain.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    PasswordRejected,
+    RefreshRefused,
+    SessionEnded,
+    TooManyAttempts,
+    WrongPassword,
+)
 from backbeat.auth.domain.opaque_tokens import REFRESH_TOKEN_PREFIX, digest, new_opaque_token
 from backbeat.auth.domain.passwords import PasswordHasher, PasswordPolicy
 from backbeat.auth.domain.refresh import RefreshOutcome, RefreshPolicy, decide_refresh
@@ -41,11 +51,8 @@ from backbeat.events.topics import AUTH_REVOCATIONS, AUTH_USERS
 from backbeat.events.users import UserDeleted, user_deleted_event
 from backbeat.runtime.database import Database
 from backbeat.runtime.outbox import enqueue
-from backbeat.runtime.problems import ProblemError
 
 T = TypeVar("T")
-
-INVALID_CREDENTIALS = ProblemError(401, "invalid_credentials", "The email or password is wrong")
 
 
 def normalise_email(email: str) -> str:
@@ -120,12 +127,8 @@ class Accounts:
     def _check_policy(self, password: str) -> None:
         rejection = self.password_policy.check(password)
         if rejection is not None:
-            raise ProblemError(
-                422,
-                rejection.value,
-                "The password does not meet the policy",
-                f"passwords are {self.password_policy.min_length} to "
-                f"{self.password_policy.max_length} characters long",
+            raise PasswordRejected(
+                rejection, self.password_policy.min_length, self.password_policy.max_length
             )
 
     async def sign_up(self, email: str, password: str) -> UUID:
@@ -137,7 +140,7 @@ class Accounts:
                 session, user_id, normalise_email(email), password_hash, self.clock()
             )
         if not created:
-            raise ProblemError(409, "email_taken", "An account with this email already exists")
+            raise EmailTaken()
         return user_id
 
     async def sign_in(self, email: str, password: str, address: str) -> TokenPair:
@@ -158,7 +161,7 @@ class Accounts:
         now = self.clock()
         if user is None or not verified:
             await self._count_failure(subjects, now)
-            raise INVALID_CREDENTIALS
+            raise InvalidCredentials()
         new_hash = None
         if self.hasher.needs_rehash(user.password_hash):
             new_hash = await self._hashing(lambda: self.hasher.hash(password))
@@ -169,16 +172,11 @@ class Accounts:
             return await self._start_session(session, user.id, now)
 
     def _refuse_if_throttled(self, records: dict[ThrottleScope, FailureRecord]) -> None:
-        """429 while the attempt's account, address or their pair must wait: checked before
-        the password, so a throttled guess learns nothing and costs no hash."""
+        """Refused while the attempt's account, address or their pair must wait: checked
+        before the password, so a throttled guess learns nothing and costs no hash."""
         wait = retry_after(self.throttle_policy, records, self.clock())
         if wait.total_seconds() > 0:
-            raise ProblemError(
-                429,
-                "too_many_attempts",
-                "Too many wrong passwords; wait before trying again",
-                headers={"Retry-After": str(math.ceil(wait.total_seconds()))},
-            )
+            raise TooManyAttempts(math.ceil(wait.total_seconds()))
 
     async def _count_failure(self, subjects: dict[ThrottleScope, bytes], now: datetime) -> None:
         async with self.db.session() as session:
@@ -246,7 +244,7 @@ class Accounts:
         async with self.db.session() as session:
             stored = await session_store.refresh_token_for_update(session, presented_digest)
             if stored is None:
-                raise ProblemError(401, "invalid_refresh_token", "The refresh token is not valid")
+                raise InvalidRefreshToken()
             outcome = decide_refresh(stored.presented, now)
             if outcome is RefreshOutcome.REUSED:
                 # Committed before answering: the family stays revoked whatever happens next.
@@ -277,26 +275,21 @@ class Accounts:
             return pair
         if outcome is RefreshOutcome.REUSED:
             self.on_outbox_write()
-        titles = {
-            RefreshOutcome.REUSED: "The refresh token was already used; the session is ended",
-            RefreshOutcome.EXPIRED: "The refresh token has expired",
-            RefreshOutcome.REVOKED: "The session has ended",
-        }
-        raise ProblemError(401, outcome.value, titles[outcome])
+        raise RefreshRefused(outcome)
 
     async def _require_active_session(self, session: AsyncSession, user: UserPrincipal) -> None:
         active = await session_store.session_is_active(
             session, user.session_id, user.user_id, self.clock()
         )
         if not active:
-            raise ProblemError(401, "session_revoked", "The session has ended")
+            raise SessionEnded()
 
     async def profile(self, user: UserPrincipal) -> user_store.UserRow:
         async with self.db.session() as session:
             await self._require_active_session(session, user)
             row = await user_store.user_by_id(session, user.user_id)
         if row is None:
-            raise ProblemError(401, "session_revoked", "The session has ended")
+            raise SessionEnded()
         return row
 
     async def sign_out(self, user: UserPrincipal) -> None:
@@ -317,7 +310,7 @@ class Accounts:
             await self._require_active_session(session, user)
             row = await user_store.user_by_id(session, user.user_id)
             if row is None:
-                raise ProblemError(401, "session_revoked", "The session has ended")
+                raise SessionEnded()
             # A stolen access token must not buy unlimited guesses at the password: the
             # current password counts in the same counters as a sign-in.
             subjects = _throttle_subjects(row.email, address)
@@ -326,7 +319,7 @@ class Accounts:
         stored_hash = row.password_hash
         if not await self._hashing(lambda: self.hasher.verify(stored_hash, current_password)):
             await self._count_failure(subjects, self.clock())
-            raise ProblemError(403, "wrong_password", "The current password is wrong")
+            raise WrongPassword()
         new_hash = await self._hashing(lambda: self.hasher.hash(new_password))
         now = self.clock()
         async with self.db.session() as session:
