@@ -34,7 +34,7 @@ import httpx
 from backbeat.events.playback import Artist, Device, PlaybackEventKind, Track
 from backbeat.runtime.kafka import TopicSpec, ensure_topics
 from backbeat.runtime.testing import delete_run_topics, spotify_fake
-from backbeat.spotify import SpotifyClient, SpotifySettings
+from backbeat.spotify import SpotifyClient, WebApiSettings
 from backbeat.watcher.domain.rate_budget import RateBudgets
 from backbeat.watcher.domain.schedule import PollIntervals
 from backbeat.watcher.domain.snapshot import PlaybackSnapshot, RecentPlay
@@ -253,9 +253,7 @@ async def compare_run() -> tuple[dict[str, Any], dict[str, Any]]:
             ):
                 client_id, secret = await register_spotify_app(http)
                 tokens = await connect_spotify_users(http, client_id, secret, users)
-                spotify = SpotifyClient(
-                    SpotifySettings(client_id=name, redirect_uri=fake.url, api_base_url=fake.url)
-                )
+                spotify = SpotifyClient(WebApiSettings(api_base_url=fake.url))
                 clock = RealClock()
                 events = EventLog()
                 scheduler = PollScheduler(

@@ -44,7 +44,7 @@ def test_the_import_contracts_are_kept() -> None:
     for contract in (
         "Services never import each other",
         "Libraries never import a service",
-        "Only tokens starts Spotify's OAuth flow",
+        "Only tokens speaks OAuth to Spotify",
         "A service's domain/ imports no framework",
     ):
         assert contract in result.stdout
@@ -83,6 +83,13 @@ VIOLATIONS = [
         "from backbeat.spotify.authorization import authorize_url",
         "backbeat.gateway is not allowed to import backbeat.spotify.authorization",
         id="a service other than tokens starts the OAuth flow",
+    ),
+    pytest.param(
+        "spotify-authorization-tokens-only",
+        "watcher/__init__.py",
+        "from backbeat.spotify.accounts import SpotifyAccounts",
+        "backbeat.watcher is not allowed to import backbeat.spotify.accounts",
+        id="a service other than tokens refreshes a Spotify token",
     ),
     pytest.param(
         "domain-pure",

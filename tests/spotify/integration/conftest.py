@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from backbeat.spotify import PkcePair, SpotifyClient, SpotifySettings, TokenGrant, authorize_url
+from backbeat.spotify import SpotifyClient, SpotifySettings, TokenGrant
+from backbeat.spotify.accounts import SpotifyAccounts
+from backbeat.spotify.authorization import PkcePair, authorize_url
 from backbeat.spotify_fake import FakeConfig, FakeSpotify, create_app
 
 FAKE_URL = "http://spotify.fake"
@@ -45,8 +47,13 @@ class FakeSpotifyHarness:
             }
         )
 
-    def spotify(self, *, public: bool = False) -> SpotifyClient:
-        return SpotifyClient(self.settings(public=public), http=self.http)
+    def spotify(self) -> SpotifyClient:
+        """The Web API client: no app secret, users' access tokens only."""
+        return SpotifyClient(self.settings().web_api(), http=self.http)
+
+    def accounts(self, *, public: bool = False, **overrides: object) -> SpotifyAccounts:
+        """The accounts service client (code exchange, refresh) of the app."""
+        return SpotifyAccounts(self.settings(public=public, **overrides), http=self.http)
 
     async def create_user(self, **body: object) -> str:
         response = await self.http.post(f"{FAKE_URL}/_control/users", json=body)
@@ -76,7 +83,7 @@ class FakeSpotifyHarness:
     ) -> TokenGrant:
         pkce = PkcePair.generate()
         code = await self.authorization_code(user_id, scopes=scopes, pkce=pkce)
-        return await self.spotify(public=public).exchange_code(code, code_verifier=pkce.verifier)
+        return await self.accounts(public=public).exchange_code(code, code_verifier=pkce.verifier)
 
     async def advance(self, ms: int) -> None:
         response = await self.http.post(f"{FAKE_URL}/_control/clock/advance", json={"ms": ms})

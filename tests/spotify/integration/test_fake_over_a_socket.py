@@ -14,12 +14,12 @@ import pytest
 import uvicorn
 
 from backbeat.spotify import (
-    PkcePair,
     SpotifyClient,
     SpotifySettings,
     TransientSpotifyError,
-    authorize_url,
 )
+from backbeat.spotify.accounts import SpotifyAccounts
+from backbeat.spotify.authorization import PkcePair, authorize_url
 from backbeat.spotify_fake import FakeConfig, create_app
 
 REDIRECT_URI = "http://127.0.0.1:8002/callback"
@@ -66,8 +66,9 @@ async def _connected_client(fake_url: str, timeout_s: float = 5.0) -> tuple[Spot
             extra_params={"fake_user": user_id},
         )
         code = httpx.URL((await control.get(url)).headers["location"]).params["code"]
-    spotify = SpotifyClient(settings)
-    grant = await spotify.exchange_code(code, code_verifier=pkce.verifier)
+    async with SpotifyAccounts(settings) as accounts:
+        grant = await accounts.exchange_code(code, code_verifier=pkce.verifier)
+    spotify = SpotifyClient(settings.web_api())
     return spotify, grant.access_token.get_secret_value()
 
 

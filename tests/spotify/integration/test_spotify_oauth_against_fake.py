@@ -10,11 +10,10 @@ from backbeat.spotify import (
     AccountsError,
     InvalidClient,
     InvalidGrant,
-    PkcePair,
-    SpotifyClient,
     TransientSpotifyError,
-    authorize_url,
 )
+from backbeat.spotify.accounts import SpotifyAccounts
+from backbeat.spotify.authorization import PkcePair, authorize_url
 
 from .conftest import FAKE_URL, REDIRECT_URI, FakeSpotifyHarness, HarnessFactory
 
@@ -38,7 +37,7 @@ async def test_confidential_client_exchanges_a_code_with_basic_auth(
     user_id = await harness.create_user()
     pkce = PkcePair.generate()
     code = await harness.authorization_code(user_id, pkce=pkce)
-    grant = await harness.spotify(public=False).exchange_code(code, code_verifier=pkce.verifier)
+    grant = await harness.accounts(public=False).exchange_code(code, code_verifier=pkce.verifier)
     assert grant.refresh_token is not None
 
 
@@ -55,17 +54,17 @@ async def test_public_client_without_a_code_challenge_is_refused(
     )
     code = httpx.URL(response.headers["location"]).params["code"]
     with pytest.raises(InvalidClient):
-        await harness.spotify(public=True).exchange_code(code)
+        await harness.accounts(public=True).exchange_code(code)
 
 
 async def test_a_code_works_only_once(harness: FakeSpotifyHarness) -> None:
     user_id = await harness.create_user()
     pkce = PkcePair.generate()
     code = await harness.authorization_code(user_id, pkce=pkce)
-    spotify = harness.spotify()
-    await spotify.exchange_code(code, code_verifier=pkce.verifier)
+    accounts = harness.accounts()
+    await accounts.exchange_code(code, code_verifier=pkce.verifier)
     with pytest.raises(InvalidGrant) as refused:
-        await spotify.exchange_code(code, code_verifier=pkce.verifier)
+        await accounts.exchange_code(code, code_verifier=pkce.verifier)
     assert refused.value.error == "invalid_grant"
     assert refused.value.status == 400
 
@@ -74,7 +73,7 @@ async def test_a_wrong_code_verifier_is_an_invalid_grant(harness: FakeSpotifyHar
     user_id = await harness.create_user()
     code = await harness.authorization_code(user_id)
     with pytest.raises(InvalidGrant) as refused:
-        await harness.spotify(public=True).exchange_code(
+        await harness.accounts(public=True).exchange_code(
             code, code_verifier=PkcePair.generate().verifier
         )
     assert "code_verifier" in refused.value.description
@@ -86,7 +85,7 @@ async def test_the_redirect_uri_must_match_exactly_at_exchange(harness: FakeSpot
     code = await harness.authorization_code(user_id, pkce=pkce)
     other = harness.settings(redirect_uri=REDIRECT_URI + "/")
     with pytest.raises(InvalidGrant) as refused:
-        await SpotifyClient(other, http=harness.http).exchange_code(
+        await SpotifyAccounts(other, http=harness.http).exchange_code(
             code, code_verifier=pkce.verifier
         )
     assert refused.value.description == "Invalid redirect URI"
@@ -98,7 +97,7 @@ async def test_a_wrong_client_secret_is_an_invalid_client(harness: FakeSpotifyHa
     code = await harness.authorization_code(user_id, pkce=pkce)
     settings = harness.settings(client_secret="0" * 32)
     with pytest.raises(InvalidClient) as refused:
-        await SpotifyClient(settings, http=harness.http).exchange_code(
+        await SpotifyAccounts(settings, http=harness.http).exchange_code(
             code, code_verifier=pkce.verifier
         )
     assert refused.value.status == 401
@@ -112,15 +111,15 @@ async def test_refresh_without_rotation_keeps_the_old_refresh_token(
     grant = await harness.connect(user_id)
     assert grant.refresh_token is not None
     refresh_token = grant.refresh_token.get_secret_value()
-    spotify = harness.spotify()
+    accounts = harness.accounts()
 
-    refreshed = await spotify.refresh(refresh_token)
-    again = await spotify.refresh(refresh_token)
+    refreshed = await accounts.refresh(refresh_token)
+    again = await accounts.refresh(refresh_token)
 
     assert refreshed.refresh_token is None
     assert again.refresh_token is None
     assert refreshed.access_token != grant.access_token
-    profile = await spotify.current_user(again.access_token.get_secret_value())
+    profile = await harness.spotify().current_user(again.access_token.get_secret_value())
     assert profile.id == user_id
 
 
@@ -131,15 +130,15 @@ async def test_refresh_with_rotation_returns_a_new_refresh_token_and_retires_the
     user_id = await harness.create_user()
     grant = await harness.connect(user_id, public=True)
     assert grant.refresh_token is not None
-    spotify = harness.spotify(public=True)
+    accounts = harness.accounts(public=True)
 
-    rotated = await spotify.refresh(grant.refresh_token.get_secret_value())
+    rotated = await accounts.refresh(grant.refresh_token.get_secret_value())
 
     assert rotated.refresh_token is not None
     assert rotated.refresh_token != grant.refresh_token
     with pytest.raises(InvalidGrant):
-        await spotify.refresh(grant.refresh_token.get_secret_value())
-    newer = await spotify.refresh(rotated.refresh_token.get_secret_value())
+        await accounts.refresh(grant.refresh_token.get_secret_value())
+    newer = await accounts.refresh(rotated.refresh_token.get_secret_value())
     assert newer.access_token.get_secret_value()
 
 
@@ -151,7 +150,7 @@ async def test_revoked_access_makes_refresh_an_invalid_grant(harness: FakeSpotif
     assert response.json() == {"revoked_grants": 1}
 
     with pytest.raises(InvalidGrant) as refused:
-        await harness.spotify().refresh(grant.refresh_token.get_secret_value())
+        await harness.accounts().refresh(grant.refresh_token.get_secret_value())
     assert refused.value.description == "Refresh token revoked"
     with pytest.raises(AccessTokenInvalid):
         await harness.spotify().current_user(grant.access_token.get_secret_value())
@@ -163,12 +162,12 @@ async def test_refresh_tokens_die_six_months_after_authorization(
     user_id = await harness.create_user()
     grant = await harness.connect(user_id)
     assert grant.refresh_token is not None
-    spotify = harness.spotify()
+    accounts = harness.accounts()
     await harness.advance(SIX_MONTHS_MS - 10 * 24 * 3_600_000)
-    await spotify.refresh(grant.refresh_token.get_secret_value())
+    await accounts.refresh(grant.refresh_token.get_secret_value())
     await harness.advance(10 * 24 * 3_600_000)
     with pytest.raises(InvalidGrant):
-        await spotify.refresh(grant.refresh_token.get_secret_value())
+        await accounts.refresh(grant.refresh_token.get_secret_value())
 
 
 async def test_token_endpoint_down_is_transient(harness: FakeSpotifyHarness) -> None:
@@ -179,9 +178,9 @@ async def test_token_endpoint_down_is_transient(harness: FakeSpotifyHarness) -> 
         "POST", "/faults", json={"endpoint": "token", "kind": "server_error", "count": 1}
     )
     with pytest.raises(TransientSpotifyError) as failed:
-        await harness.spotify().refresh(grant.refresh_token.get_secret_value())
+        await harness.accounts().refresh(grant.refresh_token.get_secret_value())
     assert failed.value.status == 503
-    refreshed = await harness.spotify().refresh(grant.refresh_token.get_secret_value())
+    refreshed = await harness.accounts().refresh(grant.refresh_token.get_secret_value())
     assert refreshed.access_token.get_secret_value()
 
 
@@ -248,7 +247,7 @@ async def test_consent_page_lets_a_person_pick_the_user_and_agree(
     )
     location = httpx.URL(response.headers["location"])
     assert location.params["state"] == "s-2"
-    grant = await harness.spotify().exchange_code(
+    grant = await harness.accounts().exchange_code(
         location.params["code"], code_verifier=pkce.verifier
     )
     assert grant.scopes == {"user-read-private"}

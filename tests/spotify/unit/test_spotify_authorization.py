@@ -6,7 +6,8 @@ import re
 
 import httpx
 
-from backbeat.spotify import PkcePair, SpotifySettings, authorize_url, new_state, s256_challenge
+from backbeat.spotify import SpotifySettings
+from backbeat.spotify.authorization import PkcePair, authorize_url, new_state, s256_challenge
 
 
 def test_s256_challenge_matches_the_rfc_7636_example() -> None:

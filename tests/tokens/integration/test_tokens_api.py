@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from backbeat.authn.testing import TokenForge
 from backbeat.runtime.database import Database
+from backbeat.spotify.accounts import SpotifyAccounts
 from backbeat.spotify.client import SpotifyClient
 from backbeat.spotify.settings import SpotifySettings
 from backbeat.spotify_fake.app import create_app as create_fake
@@ -225,17 +226,17 @@ async def test_the_internal_hand_out_refuses_users_wrong_audiences_and_missing_s
 async def test_browsers_are_sent_to_the_public_authorize_url_when_one_is_set(
     tokens_db: Database,
 ) -> None:
-    spotify = SpotifyClient(
-        SpotifySettings(
-            client_id="app",
-            client_secret="secret",
-            redirect_uri=REDIRECT_URI,
-            accounts_base_url="http://spotify-fake:8090",
-        )
+    app = SpotifySettings(
+        client_id="app",
+        client_secret="secret",
+        redirect_uri=REDIRECT_URI,
+        accounts_base_url="http://spotify-fake:8090",
     )
+    accounts, spotify = SpotifyAccounts(app), SpotifyClient(app.web_api())
     flow = ConnectFlow(
         tokens_db,
         KeyRing.parse(f"k1:{KeyRing.generate_key()}"),
+        accounts,
         spotify,
         scopes=("user-read-playback-state",),
         state_ttl=timedelta(minutes=5),
@@ -243,6 +244,7 @@ async def test_browsers_are_sent_to_the_public_authorize_url_when_one_is_set(
     )
     url = urlsplit((await flow.start(str(uuid.uuid4()), datetime.now(UTC))).authorize_url)
     await spotify.aclose()
+    await accounts.aclose()
     assert (url.scheme, url.netloc, url.path) == ("http", "localhost:8090", "/authorize")
     assert parse_qs(url.query)["code_challenge_method"] == ["S256"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from backbeat.spotify import SpotifyClient, SpotifySettings
+from backbeat.spotify import SpotifyClient, WebApiSettings
 from backbeat.spotify_fake.app import create_app
 from backbeat.spotify_fake.config import FakeConfig
 from backbeat.spotify_fake.fake import FakeSpotify
@@ -64,12 +64,7 @@ class SimulatedSpotify:
         tokens: AccessTokenSource | None = None,
     ) -> tuple[Watcher, SimulatedClock]:
         clock = SimulatedClock(self.fake.clock)
-        client = SpotifyClient(
-            SpotifySettings(
-                client_id="watcher-test", redirect_uri="http://fake", api_base_url="http://fake"
-            ),
-            http=self.http,
-        )
+        client = SpotifyClient(WebApiSettings(api_base_url="http://fake"), http=self.http)
         watcher = Watcher(
             settings,
             clock=clock,

@@ -1,6 +1,9 @@
-"""Async client for Spotify's accounts service and Web API player endpoints."""
+"""Async client for Spotify's Web API player endpoints, its errors and models.
 
-from backbeat.spotify.authorization import PkcePair, authorize_url, new_state, s256_challenge
+The OAuth side (the authorize URL, code exchange and refresh: `backbeat.spotify.authorization`
+and `backbeat.spotify.accounts`) is not re-exported here: only tokens imports it.
+"""
+
 from backbeat.spotify.client import SpotifyClient, create_http_client
 from backbeat.spotify.errors import (
     AccessTokenExpired,
@@ -39,7 +42,7 @@ from backbeat.spotify.models import (
     UnknownItem,
     UserProfile,
 )
-from backbeat.spotify.settings import SpotifySettings
+from backbeat.spotify.settings import SpotifySettings, WebApiSettings
 
 __all__ = [
     "AccessTokenExpired",
@@ -57,7 +60,6 @@ __all__ = [
     "NoActiveDevice",
     "NotFound",
     "PermanentSpotifyError",
-    "PkcePair",
     "PlayHistoryItem",
     "PlaybackContext",
     "PlaybackState",
@@ -77,9 +79,7 @@ __all__ = [
     "UnexpectedResponse",
     "UnknownItem",
     "UserProfile",
-    "authorize_url",
+    "WebApiSettings",
     "create_http_client",
-    "new_state",
     "parse_retry_after",
-    "s256_challenge",
 ]

@@ -1,16 +1,16 @@
-"""The async Spotify client: token endpoint calls and the Web API player endpoints.
+"""The async Spotify Web API client: the player endpoints, recently-played and the profile.
 
 One `SpotifyClient` (and one httpx connection pool) serves every user of a process; the
-user's access token is an argument of each Web API call.
+user's access token is an argument of each call. It holds no app secret: the OAuth calls
+(code exchange, refresh) are `backbeat.spotify.accounts.SpotifyAccounts`, which only tokens
+uses.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -18,23 +18,21 @@ from pydantic import BaseModel, ValidationError
 from backbeat.spotify.errors import (
     TransientSpotifyError,
     UnexpectedResponse,
-    accounts_error,
     web_api_error,
 )
 from backbeat.spotify.models import (
     CurrentlyPlaying,
     PlaybackState,
     RecentlyPlayed,
-    TokenGrant,
     UserProfile,
 )
-from backbeat.spotify.settings import SpotifySettings
+from backbeat.spotify.settings import WebApiSettings
 from backbeat.spotify.transport import ShardedTransport
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def create_http_client(settings: SpotifySettings) -> httpx.AsyncClient:
+def create_http_client(settings: WebApiSettings) -> httpx.AsyncClient:
     """The pooled HTTP client to share across the process (and to pass to every client)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.timeout_s),
@@ -46,14 +44,13 @@ def create_http_client(settings: SpotifySettings) -> httpx.AsyncClient:
 
 
 class SpotifyClient:
-    """Calls Spotify for one app. Pass `http` to share a pool; otherwise one is made and
+    """Calls Spotify's Web API. Pass `http` to share a pool; otherwise one is made and
     closed by `aclose()` (or `async with`)."""
 
-    def __init__(self, settings: SpotifySettings, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: WebApiSettings, http: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self._owns_http = http is None
         self._http = http or create_http_client(settings)
-        self._accounts = settings.accounts_base_url.rstrip("/")
         self._api = settings.api_base_url.rstrip("/") + "/v1"
 
     async def aclose(self) -> None:
@@ -70,43 +67,6 @@ class SpotifyClient:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    # -- accounts service ----------------------------------------------------------------
-
-    async def exchange_code(self, code: str, *, code_verifier: str | None = None) -> TokenGrant:
-        """Redeem an authorization code. A public client must give the PKCE `code_verifier`."""
-        form = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": self.settings.redirect_uri,
-        }
-        if code_verifier is not None:
-            form["code_verifier"] = code_verifier
-        return await self._token_request(form)
-
-    async def refresh(self, refresh_token: str) -> TokenGrant:
-        """A new access token; the answer's `refresh_token` is None when the old one stays."""
-        return await self._token_request(
-            {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        )
-
-    async def _token_request(self, form: dict[str, str]) -> TokenGrant:
-        headers: dict[str, str] = {}
-        secret = self.settings.client_secret
-        if secret is None:
-            form = {**form, "client_id": self.settings.client_id}
-        else:
-            # RFC 6749 section 2.3.1: each part is form-encoded before the base64.
-            user = quote(self.settings.client_id, safe="")
-            password = quote(secret.get_secret_value(), safe="")
-            basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-            headers["Authorization"] = f"Basic {basic}"
-        response = await self._send(
-            "POST", f"{self._accounts}/api/token", data=form, headers=headers
-        )
-        if response.status_code != 200:
-            raise accounts_error(response)
-        return self._parse(TokenGrant, response)
 
     # -- Web API -------------------------------------------------------------------------
 
@@ -212,27 +172,37 @@ class SpotifyClient:
         return response
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        # Only the method and path go into messages: bodies and headers hold codes and tokens.
-        # httpx's own messages (kept as the cause) name neither.
-        try:
-            return await self._http.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise TransientSpotifyError(f"timed out: {_where(method, url)}") from exc
-        except httpx.TransportError as exc:
-            raise TransientSpotifyError(
-                f"connection failed ({type(exc).__name__}): {_where(method, url)}"
-            ) from exc
+        return await send(self._http, method, url, **kwargs)
 
     @staticmethod
     def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
-        try:
-            return model.model_validate_json(response.content)
-        except ValidationError as exc:
-            # The validation error would quote the body, which may hold tokens.
-            raise UnexpectedResponse(
-                f"{model.__name__} did not parse ({exc.error_count()} errors)",
-                status=response.status_code,
-            ) from None
+        return parse(model, response)
+
+
+async def send(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request; a timeout or a connection failure is a `TransientSpotifyError`."""
+    # Only the method and path go into messages: bodies and headers hold codes and tokens.
+    # httpx's own messages (kept as the cause) name neither.
+    try:
+        return await http.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise TransientSpotifyError(f"timed out: {_where(method, url)}") from exc
+    except httpx.TransportError as exc:
+        raise TransientSpotifyError(
+            f"connection failed ({type(exc).__name__}): {_where(method, url)}"
+        ) from exc
+
+
+def parse(model: type[ModelT], response: httpx.Response) -> ModelT:
+    """The body as ``model``; a body that does not fit is an `UnexpectedResponse`."""
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        # The validation error would quote the body, which may hold tokens.
+        raise UnexpectedResponse(
+            f"{model.__name__} did not parse ({exc.error_count()} errors)",
+            status=response.status_code,
+        ) from None
 
 
 def _where(method: str, url: str) -> str:

@@ -29,15 +29,13 @@ from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import ensure_topics, kafka_ping
 from backbeat.spotify.client import SpotifyClient
-from backbeat.spotify.settings import SpotifySettings
+from backbeat.spotify.settings import WebApiSettings
 
 
-def spotify_settings(settings: PlaybackSettings) -> SpotifySettings:
+def spotify_settings(settings: PlaybackSettings) -> WebApiSettings:
     # Playback only sends Web API calls with users' access tokens; the app's own identity
-    # (client id, redirect URI) is used by the accounts service calls, which tokens makes.
-    return SpotifySettings(
-        client_id=settings.client_id,
-        redirect_uri="",
+    # and secret stay with tokens, which makes the accounts service calls.
+    return WebApiSettings(
         api_base_url=settings.spotify_api_url,
         timeout_s=settings.spotify_timeout_s,
     )

@@ -18,7 +18,8 @@ from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import TopicSpec, kafka_ping
 from backbeat.runtime.outbox import OutboxPublisher
-from backbeat.spotify.client import SpotifyClient
+from backbeat.spotify.accounts import SpotifyAccounts
+from backbeat.spotify.client import SpotifyClient, create_http_client
 from backbeat.spotify.settings import SpotifySettings
 from backbeat.tokens.api.routes import handout_route, internal_router, user_router
 from backbeat.tokens.consumers.user_deletions import UserDeletionsConsumer
@@ -51,7 +52,12 @@ def create_app(
     settings = settings or TokensSettings()
     database = Database(settings.database_url)
     keys = KeyRing.parse(settings.encryption_keys.get_secret_value())
-    spotify = SpotifyClient(spotify_settings(settings), http=spotify_http)
+    app_settings = spotify_settings(settings)
+    # One pool for both sides of Spotify: the accounts service (code exchange, refresh) and
+    # the Web API (the profile read when a user connects).
+    http = spotify_http or create_http_client(app_settings)
+    accounts = SpotifyAccounts(app_settings, http=http)
+    spotify = SpotifyClient(app_settings.web_api(), http=http)
     jwks = JwksCache(settings.auth_jwks_url)
     policy = RefreshPolicy(
         margin=timedelta(seconds=settings.refresh_margin_s),
@@ -105,7 +111,8 @@ def create_app(
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
-            await spotify.aclose()
+            if spotify_http is None:
+                await http.aclose()
             await jwks.aclose()
             await database.dispose()
 
@@ -130,7 +137,7 @@ def create_app(
     app.state.dispenser = AccessTokenDispenser(
         database,
         keys,
-        spotify,
+        accounts,
         policy=policy,
         lease=timedelta(seconds=settings.refresh_lease_s),
         warm_cache=timedelta(seconds=settings.handout_cache_s),
@@ -139,6 +146,7 @@ def create_app(
     app.state.connect_flow = ConnectFlow(
         database,
         keys,
+        accounts,
         spotify,
         scopes=tuple(settings.spotify_scopes.split()),
         state_ttl=timedelta(seconds=settings.connect_state_ttl_s),

@@ -34,7 +34,6 @@ class WatcherSettings(ServiceSettings):
 
     # Spotify (or the fake). The watcher reads the Web API only, with each user's token.
     spotify_api_url: str = "http://127.0.0.1:8090"
-    spotify_accounts_url: str = "http://127.0.0.1:8090"
     spotify_timeout_s: float = Field(default=5.0, gt=0)
 
     # Kafka: the group whose partitions of the connections topic are the users owned.

@@ -14,6 +14,7 @@ from sqlalchemy import delete
 
 from backbeat.events import topics
 from backbeat.runtime.database import Database
+from backbeat.spotify.accounts import SpotifyAccounts
 from backbeat.spotify.authorization import PkcePair, authorize_url, new_state
 from backbeat.spotify.client import SpotifyClient
 from backbeat.spotify.errors import SpotifyError
@@ -63,6 +64,7 @@ class StartedFlow:
 class ConnectFlow:
     database: Database
     keys: KeyRing
+    accounts: SpotifyAccounts
     spotify: SpotifyClient
     scopes: tuple[str, ...]
     state_ttl: timedelta
@@ -89,7 +91,7 @@ class ConnectFlow:
                     expires_at=now + self.state_ttl,
                 )
             )
-        settings = self.spotify.settings
+        settings = self.accounts.settings
         if self.authorize_base_url:
             settings = settings.model_copy(update={"accounts_base_url": self.authorize_base_url})
         return StartedFlow(
@@ -140,7 +142,7 @@ class ConnectFlow:
             SealedSecret(row.key_id, bytes(row.code_verifier)),
         )
         try:
-            grant = await self.spotify.exchange_code(code, code_verifier=verifier)
+            grant = await self.accounts.exchange_code(code, code_verifier=verifier)
             profile = await self.spotify.current_user(grant.access_token.get_secret_value())
         except SpotifyError as error:
             raise ConnectFailed(
@@ -152,7 +154,7 @@ class ConnectFlow:
                 self.keys,
                 user_id=row.user_id,
                 spotify_user_id=profile.id,
-                spotify_client_id=self.spotify.settings.client_id,
+                spotify_client_id=self.accounts.settings.client_id,
                 grant=grant,
                 now=now,
                 topic=self.connections_topic,

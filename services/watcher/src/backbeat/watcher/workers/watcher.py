@@ -17,7 +17,7 @@ import httpx
 from backbeat.authn.service_tokens import ServiceTokenAuth, ServiceTokenClient
 from backbeat.events.connections import ConnectionState
 from backbeat.runtime.kafka import TopicSpec, ensure_topics
-from backbeat.spotify import SpotifyClient, SpotifySettings
+from backbeat.spotify import SpotifyClient, WebApiSettings
 from backbeat.watcher.domain.rate_budget import RateBudgets
 from backbeat.watcher.domain.timeline import Observation, WatchState
 from backbeat.watcher.settings import WatcherSettings
@@ -67,12 +67,9 @@ class Watcher:
         self._closers: list[httpx.AsyncClient | SpotifyClient | ServiceTokenClient] = []
         if reader is None:
             spotify = SpotifyClient(
-                SpotifySettings(
+                WebApiSettings(
                     # The watcher reads the Web API with users' own tokens; the app's
                     # credentials stay with the tokens service.
-                    client_id=settings.client_id,
-                    redirect_uri=settings.spotify_accounts_url,
-                    accounts_base_url=settings.spotify_accounts_url,
                     api_base_url=settings.spotify_api_url,
                     timeout_s=settings.spotify_timeout_s,
                     max_connections=settings.max_in_flight,
