@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from backbeat.authn.spotify_access import NeedsReauth, NotConnected, TokensTryLater
 from backbeat.playback.api.refusals import refusal_problem
-from backbeat.playback.service.spotify_tokens import NeedsReauth, NotConnected, TokensUnavailable
 from backbeat.spotify.errors import (
     AccessTokenInvalid,
     BadRequest,
@@ -53,7 +53,8 @@ from backbeat.spotify.errors import (
         (BadRequest("odd", status=400), 502, "spotify_error", None),
         (NotConnected("no"), 409, "spotify_not_connected", None),
         (NeedsReauth("again"), 409, "spotify_needs_reauth", None),
-        (TokensUnavailable("later", retry_after_s=30), 503, "spotify_unavailable", "30"),
+        (TokensTryLater("later", retry_after_s=30), 503, "spotify_unavailable", "30"),
+        (TokensTryLater("later"), 503, "spotify_unavailable", "5"),
     ],
 )
 def test_each_refusal_has_its_status_code_and_retry_hint(

@@ -10,9 +10,9 @@ from collections import defaultdict
 
 import pytest
 
+from backbeat.authn.spotify_access import TokensTryLater
 from backbeat.spotify import TransientSpotifyError
 from backbeat.watcher.domain.snapshot import PlaybackSnapshot, RecentPlay
-from backbeat.watcher.workers.access_tokens import TokensTryLater
 from backbeat.watcher.workers.spotify_reader import PlaybackReader
 from tests.watcher.integration.conftest import SimulatedSpotify, watcher_settings
 from tests.watcher.integration.test_watcher_simulated_listeners import (

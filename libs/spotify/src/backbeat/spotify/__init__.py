@@ -4,6 +4,7 @@ The OAuth side (the authorize URL, code exchange and refresh: `backbeat.spotify.
 and `backbeat.spotify.accounts`) is not re-exported here: only tokens imports it.
 """
 
+from backbeat.runtime.retry_after import parse_retry_after
 from backbeat.spotify.client import SpotifyClient, create_http_client
 from backbeat.spotify.errors import (
     AccessTokenExpired,
@@ -24,7 +25,6 @@ from backbeat.spotify.errors import (
     SpotifyError,
     TransientSpotifyError,
     UnexpectedResponse,
-    parse_retry_after,
 )
 from backbeat.spotify.models import (
     CurrentlyPlaying,

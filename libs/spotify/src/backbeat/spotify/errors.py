@@ -9,10 +9,12 @@ Messages carry Spotify's own wording and status, never a token or secret.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
+
+from backbeat.runtime.retry_after import parse_retry_after
 
 
 class SpotifyError(Exception):
@@ -118,27 +120,6 @@ class RateLimited(TransientSpotifyError):
 
     def __repr__(self) -> str:
         return f"RateLimited(retry_after={self.retry_after!r}, message={self.message!r})"
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After value: delay-seconds or an HTTP-date (RFC 9110 10.2.3).
-
-    `now` is the moment the date is measured from: the response's Date header when it has
-    one (so clock skew between us and Spotify cancels out), else our own clock.
-    """
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    reference = now or datetime.now(UTC)
-    return max(0.0, (moment - reference).total_seconds())
 
 
 def _response_date(response: httpx.Response) -> datetime | None:

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 
 from backbeat.authn.dependencies import install_verifier
 from backbeat.authn.keys import JwksCache, KeySource
-from backbeat.authn.service_tokens import ServiceTokenClient
+from backbeat.authn.service_tokens import ServiceTokenAuth, ServiceTokenClient
+from backbeat.authn.spotify_access import SpotifyAccessTokens
 from backbeat.authn.verifier import TokenVerifier
 from backbeat.playback.api.routes import playback_router
 from backbeat.playback.consumers.live_tail import LiveTail, LiveTailMetrics
@@ -22,7 +23,6 @@ from backbeat.playback.consumers.metrics import ConsumerMetrics
 from backbeat.playback.consumers.runtime import PlaybackConsumers, topic_specs
 from backbeat.playback.live.hub import LiveHub
 from backbeat.playback.service.player_control import PlayerControl
-from backbeat.playback.service.spotify_tokens import SpotifyTokenSource
 from backbeat.playback.settings import PlaybackSettings
 from backbeat.playback.store.retention import ProcessedEventsPruner
 from backbeat.runtime.database import Database
@@ -153,7 +153,9 @@ def create_app(
     app.state.database = database
     app.state.live_hub = hub
     app.state.player_control = PlayerControl(
-        SpotifyTokenSource(settings.tokens_url, http=tokens_http, service_tokens=service_tokens),
+        SpotifyAccessTokens(
+            settings.tokens_url, tokens_http, auth=ServiceTokenAuth(service_tokens)
+        ),
         spotify,
     )
     install_verifier(

@@ -23,11 +23,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from backbeat.authn.spotify_access import NotConnected
 from backbeat.events.cloudevents import from_kafka, to_kafka
 from backbeat.events.connections import ConnectionState, ConnectionStatus, connection_event
 from backbeat.events.playback import PlaybackEvent, PlaybackEventData
 from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
-from backbeat.watcher.workers.access_tokens import UserNotConnected
 from backbeat.watcher.workers.ownership import partition_count
 
 PLAYBACK_SCOPES = "user-read-playback-state user-read-currently-playing user-read-recently-played"
@@ -104,7 +104,7 @@ class StaticAccessTokens:
     async def access_token(self, user_id: str) -> str:
         token = self.tokens.get(user_id)
         if token is None:
-            raise UserNotConnected(user_id)
+            raise NotConnected(user_id)
         return token
 
     def invalidate(self, user_id: str) -> None:

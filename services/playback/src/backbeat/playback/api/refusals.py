@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import math
 
-from backbeat.playback.service.spotify_tokens import (
+from backbeat.authn.spotify_access import (
+    AccessTokenUnavailable,
     NeedsReauth,
     NotConnected,
-    SpotifyTokenUnavailable,
-    TokensUnavailable,
+    TokensTryLater,
 )
 from backbeat.runtime.problems import ProblemError
 from backbeat.spotify.errors import (
@@ -41,7 +41,7 @@ def _retry_after(seconds: float | None) -> dict[str, str]:
     return {"Retry-After": str(wait)}
 
 
-def refusal_problem(error: SpotifyError | SpotifyTokenUnavailable) -> ProblemError:
+def refusal_problem(error: SpotifyError | AccessTokenUnavailable) -> ProblemError:
     """The problem response for a failed player command."""
     match error:
         case NotConnected():
@@ -50,7 +50,7 @@ def refusal_problem(error: SpotifyError | SpotifyTokenUnavailable) -> ProblemErr
             )
         case NeedsReauth():
             return ProblemError(409, "spotify_needs_reauth", "Spotify needs to be connected again")
-        case TokensUnavailable():
+        case TokensTryLater():
             return ProblemError(
                 503,
                 "spotify_unavailable",

@@ -14,13 +14,13 @@ from pydantic import AfterValidator, AwareDatetime
 
 from backbeat.authn.claims import UserPrincipal
 from backbeat.authn.dependencies import AUTH_PROBLEMS, current_user
+from backbeat.authn.spotify_access import AccessTokenUnavailable
 from backbeat.playback.api.models import History, NowPlaying, Stats
 from backbeat.playback.api.refusals import PLAYER_COMMAND_STATUSES, refusal_problem
 from backbeat.playback.api.stream import EventStream
 from backbeat.playback.domain.listening import UserPlayback
 from backbeat.playback.live.hub import LiveHub
 from backbeat.playback.service.player_control import PlayerCommand, PlayerControl
-from backbeat.playback.service.spotify_tokens import SpotifyTokenUnavailable
 from backbeat.playback.settings import PlaybackSettings
 from backbeat.playback.store import queries
 from backbeat.runtime.database import Database
@@ -206,7 +206,7 @@ def _player_endpoint(
         control: PlayerControl = request.app.state.player_control
         try:
             await control.send(str(user.user_id), command)
-        except (SpotifyError, SpotifyTokenUnavailable) as refused:
+        except (SpotifyError, AccessTokenUnavailable) as refused:
             raise refusal_problem(refused) from None
         return Response(status_code=204)
 

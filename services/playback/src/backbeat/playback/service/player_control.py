@@ -3,14 +3,16 @@ the user's access token from the tokens service.
 
 Spotify's refusals travel up as the Spotify client's typed errors (``NoActiveDevice``,
 ``PremiumRequired``, ``RateLimited``, ...) and the token source's (``NotConnected``,
-``NeedsReauth``, ``TokensUnavailable``); the API turns each into a problem response.
+``NeedsReauth``, ``TokensTryLater``); the API turns each into a problem response. Tokens are
+asked for at each command, never kept here: a disconnect takes effect at once, and each
+hand-out is audited by tokens.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from backbeat.playback.service.spotify_tokens import SpotifyTokenSource
+from backbeat.authn.spotify_access import SpotifyAccessTokens
 from backbeat.spotify.client import SpotifyClient
 from backbeat.spotify.errors import AccessTokenRejected
 
@@ -23,7 +25,7 @@ class PlayerCommand(StrEnum):
 
 
 class PlayerControl:
-    def __init__(self, tokens: SpotifyTokenSource, spotify: SpotifyClient) -> None:
+    def __init__(self, tokens: SpotifyAccessTokens, spotify: SpotifyClient) -> None:
         self.tokens = tokens
         self.spotify = spotify
 

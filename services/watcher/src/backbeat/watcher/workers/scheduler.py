@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from backbeat.authn.spotify_access import NeedsReauth, NotConnected, TokensTryLater
 from backbeat.spotify import (
     AccessTokenRejected,
     PermanentSpotifyError,
@@ -51,12 +52,7 @@ from backbeat.watcher.domain.timeline import (
     observe,
 )
 from backbeat.watcher.domain.timers import TimerHeap
-from backbeat.watcher.workers.access_tokens import (
-    AccessTokenSource,
-    TokensTryLater,
-    UserNeedsReauth,
-    UserNotConnected,
-)
+from backbeat.watcher.workers.access_tokens import AccessTokenSource
 from backbeat.watcher.workers.clock import Clock
 from backbeat.watcher.workers.metrics import WatcherMetrics
 from backbeat.watcher.workers.spotify_reader import PlaybackReader
@@ -389,9 +385,9 @@ class PollScheduler:
             self._spotify_answered(user)
             log.warning("poll refused", extra={"user_id": user.user_id, "error": repr(error)})
             self._reschedule(user, self._policy.permanent_failure_retry_s)
-        except (UserNotConnected, UserNeedsReauth) as refused:
+        except (NotConnected, NeedsReauth) as refused:
             # Skipped until a new connection state for the user arrives.
-            outcome = "not_connected" if isinstance(refused, UserNotConnected) else "needs_reauth"
+            outcome = "not_connected" if isinstance(refused, NotConnected) else "needs_reauth"
             log.info("user not pollable", extra={"user_id": user.user_id, "reason": outcome})
             self.unwatch(user.user_id)
         except TokensTryLater as later:

@@ -15,13 +15,14 @@ from datetime import datetime
 import httpx
 
 from backbeat.authn.service_tokens import ServiceTokenAuth, ServiceTokenClient
+from backbeat.authn.spotify_access import SpotifyAccessTokens
 from backbeat.events.connections import ConnectionState
 from backbeat.runtime.kafka import TopicSpec, ensure_topics
 from backbeat.spotify import SpotifyClient, WebApiSettings
 from backbeat.watcher.domain.rate_budget import RateBudgets
 from backbeat.watcher.domain.timeline import Observation, WatchState
 from backbeat.watcher.settings import WatcherSettings
-from backbeat.watcher.workers.access_tokens import AccessTokenSource, TokensServiceAccessTokens
+from backbeat.watcher.workers.access_tokens import AccessTokenSource
 from backbeat.watcher.workers.clock import Clock, RealClock
 from backbeat.watcher.workers.metrics import WatcherMetrics
 from backbeat.watcher.workers.ownership import (
@@ -91,8 +92,8 @@ class Watcher:
                 limits=httpx.Limits(max_connections=settings.max_in_flight),
             )
             self._closers += [http, service_tokens]
-            tokens = TokensServiceAccessTokens(
-                settings.tokens_url, http, margin_s=settings.access_token_margin_s
+            tokens = SpotifyAccessTokens(
+                settings.tokens_url, http, cache_margin_s=settings.access_token_margin_s
             )
         self.publisher = Publisher(
             settings.kafka_bootstrap,
