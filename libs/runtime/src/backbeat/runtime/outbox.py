@@ -32,6 +32,7 @@ from backbeat.events.cloudevents import CloudEvent, to_kafka
 from backbeat.runtime.database import Database
 from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics, start_producer
 from backbeat.runtime.outages import KAFKA, dependency_failure
+from backbeat.runtime.retry import retry_until_it_works
 
 log = logging.getLogger(__name__)
 
@@ -184,29 +185,36 @@ class OutboxPublisher:
             self._relay.notify()
 
     async def run(self) -> None:
-        backoff = 1.0
+        def waiting(exc: BaseException, wait_s: float) -> None:
+            log.warning(
+                "kafka unavailable; the outbox waits",
+                extra={
+                    "error": type(exc).__name__,
+                    "retry_in_s": wait_s,
+                    # Held and counted while Kafka is known to be down.
+                    **dependency_failure(KAFKA, exc),
+                },
+            )
+
         while True:
-            producer = create_producer(self.bootstrap, client_id=self.client_id)
-            try:
-                await ensure_topics(self.bootstrap, self.topics)
-                await start_producer(producer, [spec.name for spec in self.topics])
-            except (KafkaError, OSError) as exc:
-                await producer.stop()
-                log.warning(
-                    "kafka unavailable; the outbox waits",
-                    extra={
-                        "error": type(exc).__name__,
-                        "retry_in_s": backoff,
-                        # Held and counted while Kafka is known to be down.
-                        **dependency_failure(KAFKA, exc),
-                    },
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
-                continue
+            async for attempt in retry_until_it_works(
+                (KafkaError, OSError), first_s=1.0, max_s=self.max_backoff_s, on_retry=waiting
+            ):
+                with attempt:
+                    producer = await self._started_producer()
             try:
                 self._relay = OutboxRelay(self.database, self.table, producer)
                 await self._relay.run()
             finally:
                 self._relay = None
                 await producer.stop()
+
+    async def _started_producer(self) -> AIOKafkaProducer:
+        producer = create_producer(self.bootstrap, client_id=self.client_id)
+        try:
+            await ensure_topics(self.bootstrap, self.topics)
+            await start_producer(producer, [spec.name for spec in self.topics])
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer

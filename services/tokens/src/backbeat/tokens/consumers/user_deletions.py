@@ -30,6 +30,7 @@ from backbeat.runtime.kafka import (
     ensure_topics,
     follow_reconnecting,
 )
+from backbeat.runtime.retry import retry_until_it_works
 from backbeat.tokens.service.erasure import erase_user
 
 log = logging.getLogger(__name__)
@@ -114,23 +115,22 @@ class UserDeletionsConsumer:
         if deleted is None:
             return
         user_id = deleted.user_id
-        backoff = 0.2
-        while True:
-            try:
+
+        def failed(exc: BaseException, wait_s: float) -> None:
+            log.warning(
+                "erasure failed; retrying",
+                extra={"error": type(exc).__name__, "retry_in_s": wait_s},
+            )
+
+        # The record's offset is committed only once the erasure is: it is retried until the
+        # database takes it, never skipped.
+        async for attempt in retry_until_it_works(
+            (DBAPIError, OSError), first_s=0.2, max_s=self.max_backoff_s, on_retry=failed
+        ):
+            with attempt:
                 erasure = await erase_user(
-                    self.database,
-                    user_id,
-                    now=datetime.now(UTC),
-                    topic=self.connections_topic,
+                    self.database, user_id, now=datetime.now(UTC), topic=self.connections_topic
                 )
-                break
-            except (DBAPIError, OSError) as exc:
-                log.warning(
-                    "erasure failed; retrying",
-                    extra={"error": type(exc).__name__, "retry_in_s": backoff},
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
         self.erased += 1
         self.on_erased(user_id)
         log.info(
