@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
+from backbeat.auth.api.deps import DatabaseDep
 from backbeat.auth.api.models import UserExistsResponse
 from backbeat.auth.store import users as user_store
 from backbeat.authn import AUTH_PROBLEMS, ServicePrincipal, require_service
-from backbeat.runtime.database import Database
 from backbeat.runtime.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"])
@@ -26,10 +26,9 @@ USERS_READ = "auth:users.read"
 )
 async def user_exists(
     user_id: UUID,
-    request: Request,
+    db: DatabaseDep,
     caller: Annotated[ServicePrincipal, Depends(require_service(USERS_READ))],
 ) -> UserExistsResponse:
-    db: Database = request.app.state.db
     async with db.session() as session:
         row = await user_store.user_by_id(session, user_id)
     if row is None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from backbeat.auth.api.deps import KeyRingDep, SettingsDep
 from backbeat.auth.api.models import Jwks
-from backbeat.auth.use_cases.keyring import KeyRing
 
 router = APIRouter(tags=["keys"])
 
@@ -16,9 +16,8 @@ router = APIRouter(tags=["keys"])
     response_model=Jwks,
     summary="Public keys that verify Backbeat access tokens",
 )
-async def jwks(request: Request) -> JSONResponse:
-    keyring: KeyRing = request.app.state.keyring
-    max_age = request.app.state.settings.jwks_max_age_s
+async def jwks(keyring: KeyRingDep, settings: SettingsDep) -> JSONResponse:
+    max_age = settings.jwks_max_age_s
     return JSONResponse(
         keyring.jwks(),
         headers={"Cache-Control": f"public, max-age={max_age}"},

@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, unquote_plus
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from backbeat.auth.api.deps import ServiceTokensDep
 from backbeat.auth.api.models import OAuthErrorResponse, ServiceTokenResponse
 from backbeat.auth.domain.service_clients import GrantRefusal
-from backbeat.auth.use_cases.service_tokens import ServiceTokens
 
 router = APIRouter(tags=["oauth"])
 
@@ -127,7 +127,7 @@ async def _read_form(request: Request) -> dict[str, list[str]]:
     openapi_extra=_FORM_SCHEMA,
     summary="Client-credentials grant: a service token for one audience",
 )
-async def token(request: Request) -> JSONResponse:
+async def token(request: Request, service_tokens: ServiceTokensDep) -> JSONResponse:
     try:
         form = await _read_form(request)
         grant_type = _single(form, "grant_type")
@@ -144,7 +144,6 @@ async def token(request: Request) -> JSONResponse:
         client_id, client_secret = basic or (form_id, form_secret)
         if not client_id or not client_secret or _CONTROL.search(client_id):
             raise _OAuthRefusal(GrantRefusal.INVALID_CLIENT)
-        service_tokens: ServiceTokens = request.app.state.service_tokens
         outcome = await service_tokens.grant(
             client_id, client_secret, _single(form, "audience"), _single(form, "scope")
         )

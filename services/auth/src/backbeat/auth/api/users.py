@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
+from backbeat.auth.api.deps import AccountsDep, SettingsDep
 from backbeat.auth.api.models import (
     ChangePasswordRequest,
     Credentials,
@@ -16,7 +17,7 @@ from backbeat.auth.api.models import (
     SignupResponse,
     TokenResponse,
 )
-from backbeat.auth.use_cases.accounts import Accounts, TokenPair
+from backbeat.auth.use_cases.accounts import TokenPair
 from backbeat.authn import AUTH_PROBLEMS, UserPrincipal, current_user
 from backbeat.authn.client_address import (
     CLIENT_ADDRESS_HEADER,
@@ -32,16 +33,10 @@ log = logging.getLogger(__name__)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def accounts(request: Request) -> Accounts:
-    found: Accounts = request.app.state.accounts
-    return found
-
-
-AccountsDep = Annotated[Accounts, Depends(accounts)]
 UserDep = Annotated[UserPrincipal, Depends(current_user)]
 
 
-def client_address(request: Request) -> str:
+def client_address(request: Request, settings: SettingsDep) -> str:
     """Where the request came from, for throttling: the address the gateway signed for this
     request when the signature verifies, else the connection's own address. Never
     ``X-Forwarded-For`` or any header a caller can set: whoever reaches auth directly would
@@ -50,7 +45,6 @@ def client_address(request: Request) -> str:
     attested = request.headers.getlist(CLIENT_ADDRESS_HEADER)
     if not attested:
         return connection
-    settings = request.app.state.settings
     try:
         if len(attested) != 1:
             raise AttestationRejected(AttestationRejection.MALFORMED)
@@ -69,6 +63,9 @@ def client_address(request: Request) -> str:
             extra={"reason": rejected.reason.value, "connection_address": connection},
         )
         return connection
+
+
+ClientAddressDep = Annotated[str, Depends(client_address)]
 
 
 def _tokens(pair: TokenPair, response: Response) -> TokenResponse:
@@ -98,9 +95,9 @@ async def signup(body: Credentials, accounts: AccountsDep) -> SignupResponse:
     summary="Sign in: an access token and a refresh token for a new session",
 )
 async def login(
-    body: Credentials, request: Request, response: Response, accounts: AccountsDep
+    body: Credentials, response: Response, accounts: AccountsDep, address: ClientAddressDep
 ) -> TokenResponse:
-    pair = await accounts.sign_in(body.email, body.password, client_address(request))
+    pair = await accounts.sign_in(body.email, body.password, address)
     return _tokens(pair, response)
 
 
@@ -149,9 +146,7 @@ async def delete_me(user: UserDep, accounts: AccountsDep) -> Response:
     summary="Change the password; every session of the user ends",
 )
 async def change_password(
-    body: ChangePasswordRequest, request: Request, user: UserDep, accounts: AccountsDep
+    body: ChangePasswordRequest, user: UserDep, accounts: AccountsDep, address: ClientAddressDep
 ) -> Response:
-    await accounts.change_password(
-        user, body.current_password, body.new_password, client_address(request)
-    )
+    await accounts.change_password(user, body.current_password, body.new_password, address)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

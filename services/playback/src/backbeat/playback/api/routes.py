@@ -7,7 +7,7 @@ No postponed annotations here: FastAPI must see the dependency and parameter typ
 
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime
@@ -35,8 +35,26 @@ MAX_CURSOR_CHARS = 200
 
 
 def _database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
+    return cast(Database, request.app.state.database)
+
+
+def _settings(request: Request) -> PlaybackSettings:
+    return cast(PlaybackSettings, request.app.state.settings)
+
+
+def _live_hub(request: Request) -> LiveHub | None:
+    return cast(LiveHub | None, request.app.state.live_hub)
+
+
+def _player_control(request: Request) -> PlayerControl:
+    return cast(PlayerControl, request.app.state.player_control)
+
+
+# What the routes need from the app, as typed dependencies in their signatures.
+DatabaseDep = Annotated[Database, Depends(_database)]
+SettingsDep = Annotated[PlaybackSettings, Depends(_settings)]
+LiveHubDep = Annotated[LiveHub | None, Depends(_live_hub)]
+PlayerControlDep = Annotated[PlayerControl, Depends(_player_control)]
 
 
 def _within_utc(value: datetime) -> datetime:
@@ -86,17 +104,17 @@ def playback_router() -> APIRouter:
         response_model=NowPlaying,
         responses={204: {"description": "Nothing is playing"}, **AUTH_PROBLEMS},
     )
-    async def now(request: Request, user: User) -> Response | NowPlaying:
+    async def now(user: User, database: DatabaseDep) -> Response | NowPlaying:
         """What the caller's player is doing, or 204 when nothing plays."""
-        state = await _now_playing(_database(request), str(user.user_id))
+        state = await _now_playing(database, str(user.user_id))
         if state is None:
             return Response(status_code=204)
         return NowPlaying.of(state, datetime.now(UTC))
 
     @router.get("/history", responses={**AUTH_PROBLEMS, **problem_responses(400, 422)})
     async def history(
-        request: Request,
         user: User,
+        database: DatabaseDep,
         limit: Annotated[int, Query(ge=1, le=queries.MAX_HISTORY_PAGE)] = 50,
         cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
         from_: Annotated[Instant | None, Query(alias="from")] = None,
@@ -110,7 +128,7 @@ def playback_router() -> APIRouter:
             raise ProblemError(
                 400, "invalid_cursor", "The cursor is not one this API handed out"
             ) from None
-        async with _database(request).session() as session:
+        async with database.session() as session:
             page = await queries.history(
                 session, str(user.user_id), limit=limit, cursor=position, from_=from_, to=to
             )
@@ -122,8 +140,8 @@ def playback_router() -> APIRouter:
         responses={**AUTH_PROBLEMS, **problem_responses(400, 422)},
     )
     async def stats(
-        request: Request,
         user: User,
+        database: DatabaseDep,
         from_: Annotated[Instant | None, Query(alias="from")] = None,
         to: Annotated[Instant | None, Query()] = None,
         top: Annotated[int, Query(ge=1, le=MAX_TOP)] = 10,
@@ -131,7 +149,7 @@ def playback_router() -> APIRouter:
         """Top tracks, top artists and listening time over the plays that started in
         ``[from, to)`` (all of the caller's history when neither is given)."""
         _check_period(from_, to)
-        async with _database(request).session() as session:
+        async with database.session() as session:
             result = await queries.stats(session, str(user.user_id), from_=from_, to=to, top=top)
         return Stats.of(result)
 
@@ -154,18 +172,17 @@ def playback_router() -> APIRouter:
         },
     )
     async def stream(
-        request: Request,
         user: User,
+        database: DatabaseDep,
+        settings: SettingsDep,
+        hub: LiveHubDep,
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     ) -> EventStream:
         """The caller's live playback events, until the token expires."""
         last_sequence = _last_event_id(last_event_id)
-        settings: PlaybackSettings = request.app.state.settings
-        hub: LiveHub | None = request.app.state.live_hub
         if hub is None:
             raise ProblemError(503, "stream_unavailable", "This instance serves no live streams")
         user_id = str(user.user_id)
-        database = _database(request)
 
         async def read_state() -> UserPlayback | None:
             return await _now_playing(database, user_id)
@@ -197,13 +214,12 @@ def playback_router() -> APIRouter:
 
 def _player_endpoint(
     command: PlayerCommand,
-) -> Callable[[Request, UserPrincipal], Coroutine[Any, Any, Response]]:
-    async def send_command(request: Request, user: User) -> Response:
+) -> Callable[[UserPrincipal, PlayerControl], Coroutine[Any, Any, Response]]:
+    async def send_command(user: User, control: PlayerControlDep) -> Response:
         """204 once Spotify accepted the command; otherwise Spotify's refusal as a problem:
         409 `no_active_device`, `spotify_not_connected`, `spotify_needs_reauth` or
         `player_command_rejected`; 403 `premium_required`; 429 `spotify_rate_limited` and
         503 `spotify_unavailable` with Retry-After; 502 `spotify_error`."""
-        control: PlayerControl = request.app.state.player_control
         try:
             await control.send(str(user.user_id), command)
         except (SpotifyError, AccessTokenUnavailable) as refused:

@@ -26,11 +26,17 @@ from backbeat.authn.dependencies import (
 from backbeat.events.connections import ConnectionStatus
 from backbeat.runtime.problems import ProblemError, problem_responses
 from backbeat.tokens.api.connect_cookie import ConnectCookie
+from backbeat.tokens.api.deps import (
+    ConnectFlowDep,
+    DatabaseDep,
+    DispenserDep,
+    SettingsDep,
+    dispenser,
+)
 from backbeat.tokens.api.models import ConnectionView, ConnectStarted, HandedOutToken
-from backbeat.tokens.service.connect import ConnectFailed, ConnectFlow, browser_binding
+from backbeat.tokens.service.connect import ConnectFailed, browser_binding
 from backbeat.tokens.service.connections import remove_connection
 from backbeat.tokens.service.errors import NeedsReauth, NotConnected, TryLater
-from backbeat.tokens.service.handout import AccessTokenDispenser
 from backbeat.tokens.store.tables import credentials
 
 User = Annotated[UserPrincipal, Depends(current_user)]
@@ -46,28 +52,29 @@ def user_router() -> APIRouter:
     router = APIRouter(prefix="/api/spotify", tags=["spotify"])
 
     @router.post("/connect", responses=AUTH_PROBLEMS)
-    async def connect(request: Request, response: Response, user: User) -> ConnectStarted:
+    async def connect(
+        response: Response, user: User, flow: ConnectFlowDep, settings: SettingsDep
+    ) -> ConnectStarted:
         """Spotify's authorize URL for a new flow, and the cookie that binds the flow to this
         browser: the callback completes only in a browser that holds it."""
-        flow: ConnectFlow = request.app.state.connect_flow
         started = await flow.start(str(user.user_id), now())
-        ConnectCookie.for_settings(request.app.state.settings).give(
-            response, started.browser_binding
-        )
+        ConnectCookie.for_settings(settings).give(response, started.browser_binding)
         response.headers["Cache-Control"] = "no-store"
         return ConnectStarted(authorize_url=started.authorize_url)
 
     @router.get("/callback", status_code=302, response_class=RedirectResponse)
     async def callback(
         request: Request,
+        flow: ConnectFlowDep,
+        settings: SettingsDep,
+        tokens: DispenserDep,
         state: Annotated[str, Query(min_length=1, max_length=256)],
         code: Annotated[str | None, Query(max_length=2048)] = None,
         error: Annotated[str | None, Query(max_length=256)] = None,
     ) -> RedirectResponse:
         """Where Spotify sends the browser back; redirects on to the web UI with the outcome."""
-        web_ui: str = request.app.state.settings.web_ui_url
-        flow: ConnectFlow = request.app.state.connect_flow
-        cookie = ConnectCookie.for_settings(request.app.state.settings)
+        web_ui = settings.web_ui_url
+        cookie = ConnectCookie.for_settings(settings)
         binding = browser_binding(state)
         held = cookie.read(request, binding)
         if error is not None or code is None:
@@ -77,7 +84,7 @@ def user_router() -> APIRouter:
         else:
             try:
                 user_id = await flow.finish(code, state, now(), browser=held)
-                request.app.state.dispenser.forget(user_id)
+                tokens.forget(user_id)
                 outcome = {"spotify": "connected"}
             except ConnectFailed as failed:
                 outcome = {"spotify": "error", "reason": failed.code}
@@ -87,8 +94,8 @@ def user_router() -> APIRouter:
         return redirect
 
     @router.get("/connection", responses=AUTH_PROBLEMS)
-    async def connection(request: Request, user: User) -> ConnectionView:
-        async with request.app.state.database.session() as session:
+    async def connection(user: User, database: DatabaseDep) -> ConnectionView:
+        async with database.session() as session:
             row = (
                 await session.execute(
                     select(
@@ -103,14 +110,13 @@ def user_router() -> APIRouter:
         )
 
     @router.delete("/connection", status_code=204, responses=AUTH_PROBLEMS)
-    async def disconnect(request: Request, user: User) -> Response:
+    async def disconnect(
+        user: User, database: DatabaseDep, settings: SettingsDep, tokens: DispenserDep
+    ) -> Response:
         await remove_connection(
-            request.app.state.database,
-            str(user.user_id),
-            now=now(),
-            topic=request.app.state.settings.connections_topic,
+            database, str(user.user_id), now=now(), topic=settings.connections_topic
         )
-        request.app.state.dispenser.forget(str(user.user_id))
+        tokens.forget(str(user.user_id))
         return Response(status_code=204)
 
     return router
@@ -121,9 +127,9 @@ _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 async def _hand_out(request: Request, user_id: str, caller: ServicePrincipal) -> Response:
-    dispenser: AccessTokenDispenser = request.app.state.dispenser
+    tokens = dispenser(request)
     try:
-        token = await dispenser.access_token(user_id, actor=f"svc:{caller.client_id}")
+        token = await tokens.access_token(user_id, actor=f"svc:{caller.client_id}")
     except NotConnected as refused:
         raise ProblemError(404, refused.code, "The user has no Spotify connection") from None
     except NeedsReauth as refused:
