@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from backbeat.auth.clients import register_client
-from backbeat.auth.use_cases.keyring import rotate_keys
+from backbeat.auth.service.keyring import rotate_keys
 from backbeat.authn import JwksCache, TokenVerifier, UserPrincipal
 from backbeat.authn.testing import TokenForge, negative_matrix
 

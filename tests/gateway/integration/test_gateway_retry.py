@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from backbeat.gateway.adapters.forward import Forwarder, Timeouts, UpstreamUnavailable
 from backbeat.gateway.domain.routes import Upstream
-from backbeat.gateway.proxy.forward import Forwarder, Timeouts, UpstreamUnavailable
 
 pytestmark = pytest.mark.integration
 

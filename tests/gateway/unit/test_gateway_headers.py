@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backbeat.authn.client_address import CLIENT_ADDRESS_HEADER
-from backbeat.gateway.proxy.headers import downstream_response_headers, upstream_request_headers
+from backbeat.gateway.adapters.headers import downstream_response_headers, upstream_request_headers
 
 
 def forwarded(incoming: list[tuple[str, str]]) -> dict[str, str]:

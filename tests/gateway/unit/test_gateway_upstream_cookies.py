@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 
+from backbeat.gateway.adapters.forward import Forwarder, Timeouts
 from backbeat.gateway.domain.routes import Upstream
-from backbeat.gateway.proxy.forward import Forwarder, Timeouts
 
 
 async def test_a_cookie_set_for_one_caller_never_reaches_a_service_with_another_s_request() -> None:

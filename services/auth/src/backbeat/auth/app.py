@@ -17,12 +17,12 @@ from backbeat.auth.domain.keys import KeySchedule
 from backbeat.auth.domain.passwords import Argon2Params, PasswordHasher, PasswordPolicy
 from backbeat.auth.domain.refresh import RefreshPolicy
 from backbeat.auth.domain.throttle import ThrottlePolicy, ThrottleRule
+from backbeat.auth.service.accounts import AccessTokenSettings, Accounts
+from backbeat.auth.service.keyring import KeyRing
+from backbeat.auth.service.service_tokens import ServiceTokens
 from backbeat.auth.settings import AuthSettings
 from backbeat.auth.store import tables
 from backbeat.auth.store.sealing import KeySealer
-from backbeat.auth.use_cases.accounts import AccessTokenSettings, Accounts
-from backbeat.auth.use_cases.keyring import KeyRing
-from backbeat.auth.use_cases.service_tokens import ServiceTokens
 from backbeat.authn import TokenVerifier, install_verifier
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from backbeat.auth.app import key_schedule
 from backbeat.auth.domain import keys as key_rules
+from backbeat.auth.service.keyring import delete_retired_keys, rotate_keys
 from backbeat.auth.settings import AuthSettings
 from backbeat.auth.store import keys as key_store
 from backbeat.auth.store.sealing import KeySealer
-from backbeat.auth.use_cases.keyring import delete_retired_keys, rotate_keys
 from backbeat.runtime.database import Database
 
 

@@ -11,13 +11,13 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from backbeat.authn import JwksCache, KeySetUnavailable, TokenVerifier
+from backbeat.gateway.adapters.forward import Forwarder, Timeouts
 from backbeat.gateway.api.openapi import ServiceDocuments, openapi_router
 from backbeat.gateway.api.proxy import proxy_router
 from backbeat.gateway.api.web import web_assets, web_router
 from backbeat.gateway.domain.rate_limit import GcraLimiter
 from backbeat.gateway.domain.routes import Upstream
-from backbeat.gateway.proxy.edge import Edge, EdgePolicy
-from backbeat.gateway.proxy.forward import Forwarder, Timeouts
+from backbeat.gateway.service.edge import Edge, EdgePolicy
 from backbeat.gateway.settings import GatewaySettings
 from backbeat.runtime.http import REQUEST_ID_HEADER, create_service_app, metrics_listener
 

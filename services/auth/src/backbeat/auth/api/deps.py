@@ -7,10 +7,10 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from backbeat.auth.service.accounts import Accounts
+from backbeat.auth.service.keyring import KeyRing
+from backbeat.auth.service.service_tokens import ServiceTokens
 from backbeat.auth.settings import AuthSettings
-from backbeat.auth.use_cases.accounts import Accounts
-from backbeat.auth.use_cases.keyring import KeyRing
-from backbeat.auth.use_cases.service_tokens import ServiceTokens
 from backbeat.runtime.database import Database
 
 

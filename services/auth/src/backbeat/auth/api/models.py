@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from backbeat.auth.use_cases.accounts import normalise_email
+from backbeat.auth.service.accounts import normalise_email
 
 # Shape only; whether the address receives mail is not auth's business.
 # No control characters: PostgreSQL text cannot hold NUL, and none belongs in an address.

@@ -17,7 +17,7 @@ from backbeat.auth.api.models import (
     SignupResponse,
     TokenResponse,
 )
-from backbeat.auth.use_cases.accounts import TokenPair
+from backbeat.auth.service.accounts import TokenPair
 from backbeat.authn import AUTH_PROBLEMS, UserPrincipal, current_user
 from backbeat.authn.client_address import (
     CLIENT_ADDRESS_HEADER,

@@ -18,9 +18,9 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from backbeat.gateway.adapters.forward import Forwarder
 from backbeat.gateway.domain.openapi import Document, MergedDocument, merge_documents
 from backbeat.gateway.domain.routes import Upstream
-from backbeat.gateway.proxy.forward import Forwarder
 from backbeat.runtime.problems import Problem
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from backbeat.auth.domain import access_tokens
 from backbeat.auth.domain.access_tokens import IssuedToken
 from backbeat.auth.domain.opaque_tokens import digest, matches
 from backbeat.auth.domain.service_clients import GrantRefusal, ServiceGrant, decide_grant
+from backbeat.auth.service.keyring import KeyRing, utc_now
 from backbeat.auth.store import clients as client_store
-from backbeat.auth.use_cases.keyring import KeyRing, utc_now
 from backbeat.runtime.database import Database
 
 # Compared against when the client id is unknown, so both failures cost the same.

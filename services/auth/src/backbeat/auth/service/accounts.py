@@ -37,10 +37,10 @@ from backbeat.auth.domain.throttle import (
     retry_after,
     throttled_address,
 )
+from backbeat.auth.service.keyring import KeyRing, utc_now
 from backbeat.auth.store import sessions as session_store
 from backbeat.auth.store import throttle as throttle_store
 from backbeat.auth.store import users as user_store
-from backbeat.auth.use_cases.keyring import KeyRing, utc_now
 from backbeat.authn.claims import UserPrincipal
 from backbeat.events.revocations import (
     RevocationReason,

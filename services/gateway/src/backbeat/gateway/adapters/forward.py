@@ -19,8 +19,8 @@ import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from backbeat.gateway.adapters.headers import downstream_response_headers
 from backbeat.gateway.domain.routes import Upstream
-from backbeat.gateway.proxy.headers import downstream_response_headers
 from backbeat.runtime.problems import ProblemError
 
 log = logging.getLogger(__name__)

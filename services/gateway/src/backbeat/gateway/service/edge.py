@@ -22,10 +22,10 @@ from backbeat.authn import (
     UserPrincipal,
 )
 from backbeat.authn.client_address import attest_client_address
+from backbeat.gateway.adapters.forward import Forwarder, RelayedResponse
+from backbeat.gateway.adapters.headers import upstream_request_headers
 from backbeat.gateway.domain.rate_limit import GcraLimiter, Verdict
 from backbeat.gateway.domain.routes import Refuse, decide
-from backbeat.gateway.proxy.forward import Forwarder, RelayedResponse
-from backbeat.gateway.proxy.headers import upstream_request_headers
 from backbeat.runtime.problems import ProblemError
 
 

@@ -1,1 +1,0 @@
-"""Forwarding requests to the services: headers, timeouts, streaming, failure answers."""
