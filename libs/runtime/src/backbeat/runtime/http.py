@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -135,6 +135,23 @@ class RequestContextMiddleware:
             self.requests.labels(scope["method"], path, str(status)).inc()
             request_id_var.reset(token_r)
             trace_id_var.reset(token_t)
+
+
+T = TypeVar("T")
+
+
+def from_app_state(attribute: str, kind: type[T]) -> Callable[[Request], T]:
+    """A route dependency giving what the app keeps as ``app.state.<attribute>``, checked to
+    be a ``kind``: ``Annotated[Database, Depends(from_app_state("database", Database))]`` in a
+    route's signature rather than ``request.app.state`` in its body."""
+
+    def dependency(request: Request) -> T:
+        value = getattr(request.app.state, attribute)
+        if not isinstance(value, kind):
+            raise TypeError(f"app.state.{attribute} is not a {kind.__name__}")
+        return value
+
+    return dependency
 
 
 def create_service_app(

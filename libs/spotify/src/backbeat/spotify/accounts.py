@@ -7,41 +7,24 @@ module, and the package does not re-export it.
 from __future__ import annotations
 
 import base64
-from types import TracebackType
 from urllib.parse import quote
 
 import httpx
 
-from backbeat.spotify.client import create_http_client, parse, send
+from backbeat.spotify.client import PooledClient, parse, send
 from backbeat.spotify.errors import accounts_error
 from backbeat.spotify.models import TokenGrant
 from backbeat.spotify.settings import SpotifySettings
 
 
-class SpotifyAccounts:
+class SpotifyAccounts(PooledClient):
     """Token endpoint calls for the app of ``settings``. Pass `http` to share a pool (the Web
-    API client's, say); otherwise one is made and closed by `aclose()` (or `async with`)."""
+    API client's, say)."""
 
     def __init__(self, settings: SpotifySettings, http: httpx.AsyncClient | None = None) -> None:
+        super().__init__(settings, http)
         self.settings = settings
-        self._owns_http = http is None
-        self._http = http or create_http_client(settings)
         self._token_url = settings.accounts_base_url.rstrip("/") + "/api/token"
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> SpotifyAccounts:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def exchange_code(self, code: str, *, code_verifier: str | None = None) -> TokenGrant:
         """Redeem an authorization code. A public client must give the PKCE `code_verifier`."""

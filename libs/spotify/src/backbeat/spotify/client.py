@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -43,21 +43,19 @@ def create_http_client(settings: WebApiSettings) -> httpx.AsyncClient:
     )
 
 
-class SpotifyClient:
-    """Calls Spotify's Web API. Pass `http` to share a pool; otherwise one is made and
-    closed by `aclose()` (or `async with`)."""
+class PooledClient:
+    """A client on an httpx pool: pass `http` to share one (the process's); otherwise one is
+    made from `settings` and closed by `aclose()` (or `async with`)."""
 
     def __init__(self, settings: WebApiSettings, http: httpx.AsyncClient | None = None) -> None:
-        self.settings = settings
         self._owns_http = http is None
         self._http = http or create_http_client(settings)
-        self._api = settings.api_base_url.rstrip("/") + "/v1"
 
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
 
-    async def __aenter__(self) -> SpotifyClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -67,6 +65,15 @@ class SpotifyClient:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class SpotifyClient(PooledClient):
+    """Calls Spotify's Web API."""
+
+    def __init__(self, settings: WebApiSettings, http: httpx.AsyncClient | None = None) -> None:
+        super().__init__(settings, http)
+        self.settings = settings
+        self._api = settings.api_base_url.rstrip("/") + "/v1"
 
     # -- Web API -------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from backbeat.playback.service.player_control import PlayerCommand, PlayerContro
 from backbeat.playback.settings import PlaybackSettings
 from backbeat.playback.store import queries
 from backbeat.runtime.database import Database
+from backbeat.runtime.http import from_app_state
 from backbeat.runtime.problems import ProblemError, problem_responses
 from backbeat.spotify.errors import SpotifyError
 
@@ -34,27 +35,18 @@ MAX_TOP = 50
 MAX_CURSOR_CHARS = 200
 
 
-def _database(request: Request) -> Database:
-    return cast(Database, request.app.state.database)
-
-
-def _settings(request: Request) -> PlaybackSettings:
-    return cast(PlaybackSettings, request.app.state.settings)
-
-
 def _live_hub(request: Request) -> LiveHub | None:
+    # None on an instance that serves no live streams.
     return cast(LiveHub | None, request.app.state.live_hub)
 
 
-def _player_control(request: Request) -> PlayerControl:
-    return cast(PlayerControl, request.app.state.player_control)
-
-
 # What the routes need from the app, as typed dependencies in their signatures.
-DatabaseDep = Annotated[Database, Depends(_database)]
-SettingsDep = Annotated[PlaybackSettings, Depends(_settings)]
+DatabaseDep = Annotated[Database, Depends(from_app_state("database", Database))]
+SettingsDep = Annotated[PlaybackSettings, Depends(from_app_state("settings", PlaybackSettings))]
 LiveHubDep = Annotated[LiveHub | None, Depends(_live_hub)]
-PlayerControlDep = Annotated[PlayerControl, Depends(_player_control)]
+PlayerControlDep = Annotated[
+    PlayerControl, Depends(from_app_state("player_control", PlayerControl))
+]
 
 
 def _within_utc(value: datetime) -> datetime:
