@@ -37,12 +37,18 @@ async def until(check, what: str, within_s: float) -> float:  # type: ignore[no-
     return time.monotonic() - started
 
 
-async def live_events(http: httpx.AsyncClient, account: Account) -> AsyncIterator[dict]:
+async def live_events(
+    http: httpx.AsyncClient, account: Account, ready: asyncio.Event
+) -> AsyncIterator[dict]:
+    """The stream's events; ``ready`` is set at its first frame (``retry:``), which the
+    service sends once the stream is subscribed to the user's events."""
     async with http.stream("GET", "/api/playback/stream", headers=account.headers) as stream:
         assert stream.status_code == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
         async for line in stream.aiter_lines():
-            if line.startswith("data:"):
+            if line.startswith("retry:"):
+                ready.set()
+            elif line.startswith("data:"):
                 yield json.loads(line[5:])
 
 
@@ -62,13 +68,15 @@ async def test_a_listener_sees_what_they_play_live_pauses_it_and_finds_it_in_his
         await asyncio.sleep(BOUND_S)
 
         seen_live: list[dict] = []
+        live = asyncio.Event()
 
         async def follow() -> None:
-            async for event in live_events(http, account):
+            async for event in live_events(http, account, live):
                 seen_live.append(event)
 
         follower = asyncio.create_task(follow())
-        await asyncio.sleep(0.5)  # the stream is open before the music starts
+        # The stream is live before the music starts.
+        await asyncio.wait_for(live.wait(), timeout=10)
         played = await spotify.put(
             f"/_control/users/{spotify_user}/playback",
             json={"track_id": track["id"], "is_playing": True, "progress_ms": 0},
