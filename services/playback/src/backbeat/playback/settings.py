@@ -70,9 +70,6 @@ class PlaybackSettings(ServiceSettings, TokenPolicySettings):
     # Records applied in one database transaction: larger batches mean fewer round trips.
     # 2,000 measured ~7% faster than 1,000 on the apply benchmark (5,589 vs 5,202 events/s).
     batch_max_records: int = Field(default=2000, ge=1, le=10_000)
-    # Transactions applying one batch at once, one per partition in the batch (each user's
-    # events are in one partition, so they never touch the same rows).
-    concurrent_transactions: int = Field(default=4, ge=1)
     # How long a poll waits for records when fewer than a batch are available.
     batch_timeout_ms: int = Field(default=100, ge=1)
     # A transient database failure is retried in place this many times (with backoff) before

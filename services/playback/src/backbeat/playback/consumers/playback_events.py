@@ -1,16 +1,17 @@
 """The consumer of ``playback.events``: batches of records into the projection, exactly once.
 
 For each batch: every record is decoded and checked; those that cannot be read or applied
-become dead letters. The rest are applied in one transaction (see ``store.projection``). A
-transient database failure is retried, then handed back to Kafka (the handler raises, the
-batch is redelivered); a permanent one makes the batch apply record by record so that only
-the records that fail are dead-lettered. The handler returns, and the offsets are committed,
-only after the transaction committed and the dead letters were acknowledged.
+become dead letters. The rest are applied in one transaction (see ``store.projection``): a
+few statements for the whole batch, so its size costs rows, not round trips. A transient
+database failure is retried, then handed back to Kafka (the handler raises, the batch is
+redelivered); a permanent one makes the batch apply in halves, and halves of those, in
+delivery order, until the records that fail stand alone and are dead-lettered: the others are
+applied as if one by one. The handler returns, and the offsets are committed, only after the
+transactions committed and the dead letters were acknowledged.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -80,14 +81,11 @@ class PlaybackEventsConsumer:
         dead_letters: DeadLetters,
         metrics: ConsumerMetrics,
         retry: RetryPolicy,
-        *,
-        concurrent_transactions: int = 1,
     ) -> None:
         self.projection = projection
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.retry = retry
-        self.transactions = asyncio.Semaphore(concurrent_transactions)
 
     async def handle(self, records: Sequence[Record]) -> None:
         started = time.perf_counter()
@@ -98,20 +96,8 @@ class PlaybackEventsConsumer:
                 decoded.append((decode_playback_record(record), record))
             except PoisonRecord as poison:
                 letters.append(DeadLetter(record, poison.code, poison.reason))
-        # A user's events all sit in one partition (the key is the user id), so the records of
-        # different partitions touch different users and apply in concurrent transactions.
-        # If any fails, the handler raises and the whole batch is redelivered; what already
-        # committed is then skipped as applied.
-        by_partition: dict[tuple[str, int], list[tuple[IncomingEvent, Record]]] = {}
-        for event, record in decoded:
-            by_partition.setdefault((record.topic, record.partition), []).append((event, record))
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._apply(part)) for part in by_partition.values()]
-        outcome = BatchOutcome()
-        for task in tasks:
-            part_outcome, failed = task.result()
-            outcome.merge(part_outcome)
-            letters.extend(failed)
+        outcome, failed = await self._apply(decoded)
+        letters.extend(failed)
         for letter in letters:
             log.warning(
                 "playback event dead-lettered",
@@ -131,32 +117,50 @@ class PlaybackEventsConsumer:
         def count(_: TransientStoreFailure) -> None:
             self.metrics.transient_failures.labels("playback_events").inc()
 
-        async with self.transactions:
-            return await with_store_retries(
-                lambda: self.projection.apply(events), self.retry, on_transient=count
-            )
+        return await with_store_retries(
+            lambda: self.projection.apply(events), self.retry, on_transient=count
+        )
 
     async def _apply(
-        self, decoded: list[tuple[IncomingEvent, Record]]
+        self, decoded: Sequence[tuple[IncomingEvent, Record]]
     ) -> tuple[BatchOutcome, list[DeadLetter]]:
         if not decoded:
             return BatchOutcome(), []
         try:
             return await self._apply_once([event for event, _ in decoded]), []
         except PermanentStoreFailure as failure:
+            if len(decoded) == 1:
+                return BatchOutcome(), [self._refused(decoded[0][1], failure)]
             log.warning(
-                "batch failed permanently; applying its records one by one",
+                "batch failed permanently; applying it in parts to set the failing records aside",
                 extra={"failure": str(failure), "records": len(decoded)},
             )
-        total, failed = BatchOutcome(), []
-        for event, record in decoded:
+        return await self._apply_in_halves(decoded)
+
+    async def _apply_in_halves(
+        self, decoded: Sequence[tuple[IncomingEvent, Record]]
+    ) -> tuple[BatchOutcome, list[DeadLetter]]:
+        """Apply the two halves of ``decoded`` one after the other, halving again a half that
+        the database refuses for good: the records that fail on their own become dead letters,
+        in as few transactions as isolating them takes, and every other record is applied as
+        if one by one. Halves keep the delivery order, so each user's events stay in order."""
+        outcome, failed = BatchOutcome(), []
+        middle = len(decoded) // 2
+        for half in (decoded[:middle], decoded[middle:]):
             try:
-                outcome = await self._apply_once([event])
+                outcome.merge(await self._apply_once([event for event, _ in half]))
             except PermanentStoreFailure as failure:
-                failed.append(DeadLetter(record, PoisonCode.APPLY_FAILED, str(failure)))
-                continue
-            total.merge(outcome)
-        return total, failed
+                if len(half) == 1:
+                    failed.append(self._refused(half[0][1], failure))
+                    continue
+                half_outcome, half_failed = await self._apply_in_halves(half)
+                outcome.merge(half_outcome)
+                failed.extend(half_failed)
+        return outcome, failed
+
+    @staticmethod
+    def _refused(record: Record, failure: PermanentStoreFailure) -> DeadLetter:
+        return DeadLetter(record, PoisonCode.APPLY_FAILED, str(failure))
 
     def _count(self, outcome: BatchOutcome, dead_lettered: int) -> None:
         events = self.metrics.events

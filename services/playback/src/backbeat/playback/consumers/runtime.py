@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from backbeat.playback.consumers.broker import build_broker
 from backbeat.playback.consumers.dead_letters import DeadLetters
 from backbeat.playback.consumers.metrics import ConsumerMetrics
@@ -62,7 +64,6 @@ class PlaybackConsumers:
             DeadLetters(self.producer, settings.dead_letter_topic, settings.consumer_group),
             metrics,
             retry,
-            concurrent_transactions=settings.concurrent_transactions,
         )
         subscribe_playback_events(
             self.broker,
@@ -80,6 +81,16 @@ class PlaybackConsumers:
         )
 
     async def start(self) -> None:
+        # Every batch leaves thousands of objects alive across collections (decoded events,
+        # the states of ``StateCache``), so the collector's full passes come every few
+        # batches, and each walks every object of the process: modules, the framework, the
+        # app (measured: about a third of the time to apply a batch). What exists now lives
+        # as long as the process; frozen, it is left out of those passes. And a batch makes
+        # that many objects that a young collection every 700 allocations (the default) only
+        # walks the batch again: every 20,000 cost about a tenth less CPU per event.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
         await self.producer.start()
         try:
             await self.broker.start()
