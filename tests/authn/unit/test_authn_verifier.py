@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 import uuid
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt import PyJWK
@@ -160,3 +162,138 @@ async def test_a_token_accepted_before_is_refused_once_it_expires() -> None:
     with pytest.raises(TokenRejected) as refused:
         await check.verify(token)
     assert refused.value.reason is RejectReason.TOKEN_EXPIRED
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def signed_as_is(claims: dict[str, object]) -> str:
+    """Claims signed with the genuine key exactly as given (PyJWT refuses to encode some)."""
+    header = {"alg": "EdDSA", "kid": FORGE.kid, "typ": "at+jwt"}
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = FORGE.private_key.sign(signing_input.encode())
+    return f"{signing_input}.{_b64(signature)}"
+
+
+async def test_a_genuine_es256_token_is_accepted_and_a_forged_one_refused() -> None:
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(ECAlgorithm.to_jwk(ec_key.public_key()))
+    keys = StaticKeySource.from_jwks({"keys": [{**jwk, "kid": "ec-1", "alg": "ES256"}]})
+    check = verifier(keys, algorithms=("EdDSA", "ES256"))
+    claims = FORGE.user_claims()
+    headers = {"kid": "ec-1", "typ": "at+jwt"}
+    genuine = jwt.encode(claims, ec_key, algorithm="ES256", headers=headers)
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    forged = jwt.encode(claims, stranger, algorithm="ES256", headers=headers)
+
+    principal = await check.verify(genuine)
+
+    assert isinstance(principal, UserPrincipal)
+    assert str(principal.user_id) == claims["sub"]
+    with pytest.raises(TokenRejected) as refused:
+        await check.verify(forged)
+    assert refused.value.reason is RejectReason.INVALID_SIGNATURE
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        # A critical extension this verifier does not understand (RFC 7515 4.1.11).
+        ({"crit": ["exp"], "exp": 1}, RejectReason.MALFORMED_TOKEN),
+        # An unencoded payload (RFC 7797): not what auth signs.
+        ({"b64": False, "crit": ["b64"]}, RejectReason.MALFORMED_TOKEN),
+    ],
+    ids=["unknown_critical_extension", "unencoded_payload"],
+)
+async def test_jws_extensions_are_refused(headers: dict[str, object], reason: RejectReason) -> None:
+    token = FORGE.sign(FORGE.user_claims(), headers=headers)
+
+    with pytest.raises(TokenRejected) as refused:
+        await verifier().verify(token)
+
+    assert refused.value.reason is reason
+
+
+async def test_a_signature_spelled_another_way_is_refused() -> None:
+    # Ed25519 signatures are 64 bytes: the last base64url character carries 4 unused bits.
+    # Setting one decodes to the same signature, so the string would verify without the
+    # canonical-spelling check; a second accepted spelling of one token is refused.
+    token = FORGE.user_token()
+    header, payload, signature = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = signature[:-1] + alphabet[alphabet.index(signature[-1]) | 1]
+    assert respelled != signature
+    check = verifier()
+    await check.verify(token)
+
+    with pytest.raises(TokenRejected) as refused:
+        await check.verify(f"{header}.{payload}.{respelled}")
+
+    assert refused.value.reason is RejectReason.MALFORMED_TOKEN
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"nbf": "0"}, RejectReason.MALFORMED_TOKEN),
+        ({"nbf": True}, RejectReason.MALFORMED_TOKEN),
+        ({"exp": "9999999999"}, RejectReason.MALFORMED_TOKEN),
+        ({"iat": [1]}, RejectReason.INVALID_CLAIMS),
+        ({"iat": int(time.time()) + 600}, RejectReason.TOKEN_NOT_YET_VALID),
+        ({"aud": []}, RejectReason.INVALID_CLAIMS),
+        ({"aud": ["backbeat", 7]}, RejectReason.INVALID_AUDIENCE),
+        ({"aud": {"backbeat": True}}, RejectReason.INVALID_AUDIENCE),
+        ({"iss": ["http://auth.test"]}, RejectReason.INVALID_ISSUER),
+        ({"jti": 42}, RejectReason.INVALID_CLAIMS),
+        ({"sub": None}, RejectReason.INVALID_CLAIMS),
+        ({"typ": None}, RejectReason.INVALID_CLAIMS),
+    ],
+    ids=lambda value: json.dumps(value) if isinstance(value, dict) else str(value),
+)
+async def test_signed_tokens_with_malformed_claims_are_refused(
+    overrides: dict[str, object], reason: RejectReason
+) -> None:
+    token = signed_as_is({**FORGE.user_claims(), **overrides})
+
+    with pytest.raises(TokenRejected) as refused:
+        await verifier().verify(token)
+
+    assert refused.value.reason is reason
+
+
+async def test_a_token_for_several_audiences_including_this_one_is_accepted() -> None:
+    token = FORGE.user_token(aud=["somebody-else", "backbeat"])
+
+    assert isinstance(await verifier().verify(token), UserPrincipal)
+
+
+async def test_a_forged_token_borrowing_a_genuine_header_is_still_refused() -> None:
+    check = verifier(verified_cache_size=0)
+    genuine = FORGE.user_token()
+    await check.verify(genuine)
+    header = genuine.split(".")[0]
+    forged = FORGE.sign(FORGE.user_claims(), key=FORGE.stranger_key).split(".")
+
+    with pytest.raises(TokenRejected) as refused:
+        await check.verify(f"{header}.{forged[1]}.{forged[2]}")
+
+    assert refused.value.reason is RejectReason.INVALID_SIGNATURE
+    assert isinstance(await check.verify(genuine), UserPrincipal)
+
+
+async def test_hostile_headers_are_not_remembered() -> None:
+    check = verifier()
+    for n in range(200):
+        claims = FORGE.user_claims()
+        with pytest.raises(TokenRejected):
+            await check.verify(FORGE.sign(claims, key=FORGE.stranger_key, headers={"n": n}))
+
+    assert len(check._genuine_headers) == 0
+
+
+async def test_a_genuine_token_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(TokenRejected) as refused:
+        await verifier().verify(FORGE.user_token() + "\n")
+
+    assert refused.value.reason is RejectReason.MALFORMED_TOKEN

@@ -67,8 +67,9 @@ class TokensSettings(ServiceSettings, TokenPolicySettings):
             return self.connect_cookie_secure
         return urlsplit(self.spotify_redirect_uri).scheme == "https"
 
-    # How long an instance reuses a token it read, before reading the row again; also how
-    # long another instance's disconnect can take to be seen here.
+    # At most how long an instance reuses a token it read, before reading the row again (a
+    # user asked for steadily is re-read in the background from half of it); also how long
+    # another instance's disconnect or refresh can take to be seen here.
     handout_cache_s: float = 5.0
     refresh_margin_s: float = 300.0
     refresh_lease_s: float = 15.0

@@ -46,27 +46,53 @@ class AuditTrail:
         self._pending.append((row, written))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_rounds(), name="audit-writer")
-        # shield: a caller that goes away does not take its record with it.
-        await asyncio.shield(written)
+        # A caller that goes away cancels only its own wait: the record is the writer's now.
+        await written
 
     async def _write_rounds(self) -> None:
+        """Writes rounds until nothing is pending, over one connection while they follow
+        each other: each round is then a single statement (autocommit: it is its own
+        transaction) instead of a checkout, a ping, BEGIN, the INSERT and COMMIT, which
+        under load each wait their turn in the event loop. A failure is handed to the
+        round's callers; the next round starts over on a fresh connection."""
         while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
+            batch = self._next_round()
             try:
-                async with self.database.session() as session:
-                    await session.execute(
-                        _INSERT_ROUND,
-                        {
-                            column: [row[column] for row, _ in batch]
-                            for column in ("at", "actor", "user_id", "action", "outcome")
-                        },
-                    )
+                async with self.database.engine.connect() as connection:
+                    await connection.execution_options(isolation_level="AUTOCOMMIT")
+                    while True:
+                        await connection.execute(_INSERT_ROUND, _columns(batch))
+                        _settle(batch, None)
+                        if not self._pending:
+                            break
+                        batch = self._next_round()
             except Exception as error:  # noqa: BLE001 - handed to every waiting caller
-                for _, written in batch:
-                    if not written.done():
-                        written.set_exception(error)
-                continue
-            for _, written in batch:
-                if not written.done():
-                    written.set_result(None)
+                _settle(batch, error)
+            # Records that came while the connection was being returned are seen here: the
+            # writer ends only with no await between its last look and its end, so a
+            # caller never queues behind a writer that has stopped writing.
+
+    def _next_round(self) -> list[tuple[dict[str, Any], asyncio.Future[None]]]:
+        batch = self._pending[: self.max_batch]
+        del self._pending[: self.max_batch]
+        return batch
+
+
+def _columns(batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> dict[str, list[Any]]:
+    return {
+        column: [row[column] for row, _ in batch]
+        for column in ("at", "actor", "user_id", "action", "outcome")
+    }
+
+
+def _settle(
+    batch: list[tuple[dict[str, Any], asyncio.Future[None]]], error: Exception | None
+) -> None:
+    for _, written in batch:
+        # Done already: its caller went away (cancelled), and nobody waits for it.
+        if written.done():
+            continue
+        if error is None:
+            written.set_result(None)
+        else:
+            written.set_exception(error)

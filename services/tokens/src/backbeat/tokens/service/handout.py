@@ -38,6 +38,7 @@ from backbeat.tokens.domain.refresh import (
     retry_after_of,
 )
 from backbeat.tokens.domain.vault import CredentialField, KeyRing, SealedSecret, open_sealed, seal
+from backbeat.tokens.domain.warm_tokens import WarmTokens
 from backbeat.tokens.service.audit import AuditTrail
 from backbeat.tokens.service.errors import NeedsReauth, NotConnected, TryLater
 from backbeat.tokens.store.tables import audit_log, credentials, outbox
@@ -93,50 +94,71 @@ class AccessTokenDispenser:
         # Another instance's disconnect or refresh is seen here within ``warm_cache``: Spotify
         # keeps a replaced access token valid until its own expiry, so a cached one still works.
         self.warm_cache = warm_cache.total_seconds()
-        self._warm: dict[str, tuple[AccessToken, float]] = {}
+        self._warm: WarmTokens[AccessToken] = WarmTokens(self.warm_cache)
 
     async def access_token(self, user_id: str, *, actor: str) -> AccessToken:
         """The user's access token, valid for at least the refresh margin when possible."""
-        token = self._cached(user_id)
+        token = self._warm.get(user_id, self.clock(), self.policy.margin)
         if token is None:
             token = await self._coalesced(user_id, actor)
+        elif self._warm.read_again(user_id) and user_id not in self._in_flight:
+            self._start_read(user_id).add_done_callback(self._after_read_ahead(user_id))
         await self._audit(actor, user_id, "hand_out", "handed_out")
         return token
 
     def forget(self, user_id: str) -> None:
-        """Drop what this instance remembers of the user (disconnect, reconnect)."""
-        self._warm.pop(user_id, None)
-
-    def _cached(self, user_id: str) -> AccessToken | None:
-        entry = self._warm.get(user_id)
-        if entry is None:
-            return None
-        token, cached_at = entry
-        if time.monotonic() - cached_at > self.warm_cache or self.policy.needs_refresh(
-            token.expires_at, self.clock()
-        ):
-            del self._warm[user_id]
-            return None
-        return token
-
-    def _remember(self, user_id: str, token: AccessToken) -> AccessToken:
-        if self.warm_cache > 0:
-            self._warm[user_id] = (token, time.monotonic())
-        return token
+        """Drop what this instance remembers of the user (disconnect, reconnect, erasure, a
+        revoked session): the next hand-out reads the database, and a read already under
+        way neither serves callers arriving from now on nor is remembered."""
+        self._warm.forget(user_id)
+        self._in_flight.pop(user_id, None)
 
     async def _coalesced(self, user_id: str, actor: str) -> AccessToken:
-        task = self._in_flight.get(user_id)
-        if task is None:
-            task = asyncio.create_task(self._obtain(user_id))
-            self._in_flight[user_id] = task
-            task.add_done_callback(lambda _: self._in_flight.pop(user_id, None))
+        task = self._in_flight.get(user_id) or self._start_read(user_id)
         try:
             # shield: one caller giving up must not cancel the refresh the others wait for.
-            return self._remember(user_id, await asyncio.shield(task))
+            return await asyncio.shield(task)
         except (NotConnected, NeedsReauth, TryLater) as refused:
             self.forget(user_id)
             await self._audit(actor, user_id, "hand_out", refused.code)
             raise
+
+    def _start_read(self, user_id: str) -> asyncio.Task[AccessToken]:
+        task = asyncio.create_task(self._obtain_and_remember(user_id))
+        self._in_flight[user_id] = task
+        task.add_done_callback(lambda done: self._end_in_flight(user_id, done))
+        return task
+
+    def _after_read_ahead(self, user_id: str) -> Callable[[asyncio.Task[AccessToken]], None]:
+        """A read started ahead of an entry's end has no caller: what it finds is kept for
+        the next ones, and a user who is no longer connected (disconnected on another
+        instance) is forgotten now rather than at the end of the window. Other failures
+        leave the entry to run out; the next caller after it reads and hears of them."""
+
+        def after(task: asyncio.Task[AccessToken]) -> None:
+            if task.cancelled():
+                return
+            error = task.exception()
+            if isinstance(error, NotConnected | NeedsReauth):
+                self.forget(user_id)
+            elif error is not None:
+                log.warning(
+                    "reading a token ahead failed",
+                    extra={"user_id": user_id, "error": type(error).__name__},
+                )
+
+        return after
+
+    def _end_in_flight(self, user_id: str, task: asyncio.Task[AccessToken]) -> None:
+        # Only this task's own entry: after a forget, a newer read may stand there.
+        if self._in_flight.get(user_id) is task:
+            del self._in_flight[user_id]
+
+    async def _obtain_and_remember(self, user_id: str) -> AccessToken:
+        ticket = self._warm.begin_read()
+        token = await self._obtain(user_id)
+        self._warm.put(user_id, token, token.expires_at, ticket)
+        return token
 
     async def _obtain(self, user_id: str) -> AccessToken:
         waited_since = time.monotonic()
