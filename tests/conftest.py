@@ -27,6 +27,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="start PostgreSQL and Kafka in Docker containers (needs a Docker engine)",
     )
+    parser.addoption(
+        "--compose",
+        action="store_true",
+        default=False,
+        help="also run tests/compose against a docker compose stack (needs a Docker engine)",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/compose builds and runs the compose stack: only with ``--compose``."""
+    if collection_path == REPO / "tests" / "compose" and not config.getoption("--compose"):
+        return True
+    return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
