@@ -1,59 +1,68 @@
-"""End-to-end delay from a playback change at the Spotify fake to the SSE message a browser
-receives through the gateway, at 1,000 users, with every service running as its own process.
+"""Attention-driven polling, end to end: how soon a change at the Spotify fake reaches the
+browser of a user whose page is open, how soon it reaches playback.events for everyone else,
+and what Spotify requests that costs, at 1,000 users with every service as its own process.
 
-Every user signs up and connects Spotify through the gateway, opens its live stream through the
-gateway and starts playing (warm-up, not measured: an idle player is polled slowly). Then, per
-round, every user's player changes track at the fake and the bench waits for each user's stream
-to show the new track; the delay is from the moment the fake accepted the change to the moment
-the frame was read off the socket. Baseline, same run, same open streams: one event per user
-published straight onto playback.events (no fake, no watcher: the cost of the pipeline behind
-the watcher); the difference is what polling Spotify costs, bounded by the watcher's active
-interval (5 s).
+A share of the users (``--viewed``, 10%) open their live stream through the gateway; the
+watcher hears it from playback's presence topic and polls them fast. Another share
+(``--unviewed-playing``) play with no page open; the rest never play (idle). Per mode:
 
-The streams are read by separate client processes over raw sockets (HTTP/1.1, chunked), so the
-measuring side is not the bottleneck; times on both sides are CLOCK_MONOTONIC, which every
-process of the machine shares. CPU seconds each process used during the measured rounds are
-reported too. Prints progress on stderr and one JSON line last; loopback only.
+- warm-up (not measured): the viewed and the unviewed players start a track;
+- rounds (at least ``--changes``, until ``--window`` seconds have passed): every playing
+  user's player changes track at the fake; the delay to the viewed users' SSE frame
+  (``watched_*``) and to the unviewed users' event on playback.events (``unwatched_*``);
+- session start: the viewed players stop (the stream shows it), then press play: the delay
+  to the SSE frame (``watched_session_start_*``);
+- Spotify requests per user and hour over the measured time, from the fake's own counts: all
+  users, and the idle ones alone.
 
-    python bench/stack_sse_latency.py [--users 1000] [--changes 2] [--clients 2]
+The same run then restarts the watcher with the fixed schedule (every user every 5 s, no
+attention) and measures the same again: the ``baseline``.
+
+The streams are read by separate client processes over raw sockets (HTTP/1.1, chunked); times
+on both sides are CLOCK_MONOTONIC, which every process of the machine shares. Prints progress
+on stderr and one JSON line last; loopback only.
+
+    python bench/stack_sse_latency.py [--users 1000] [--viewed 0.1] [--changes 2]
 
 Uses BACKBEAT_KAFKA_BOOTSTRAP and the *_test databases (`make infra` starts both). The watcher's
-per-app rate budget is raised to let one Spotify app poll 1,000 players every 5 s (about 200
-requests/s, more than a default Spotify quota allows), and the gateway's per-address limits are
-raised because every simulated browser shares one loopback address.
+per-app rate budget is raised to let one Spotify app poll 1,000 players every 5 s (the fixed
+baseline: about 200 requests/s, more than a default Spotify quota allows), and the gateway's
+per-address limits are raised because every simulated browser shares one loopback address.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backbeat.events.cloudevents import to_kafka
-from backbeat.events.playback import PlaybackEventData, PlaybackEventKind, playback_event
-from backbeat.runtime.kafka import create_producer
-from backbeat.runtime.testing import EventStreamSocket, percentile
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from backbeat.events.cloudevents import MalformedEvent, from_kafka
+from backbeat.events.playback import PlaybackEventData
+from backbeat.runtime.testing import EventStreamSocket, ServiceProcess, free_port, percentile
 from backbeat.watcher.settings import WatcherSettings
 from tests.conftest import test_database_url
-from tests.e2e.full_stack import full_stack
-from tests.gateway.stack import Account, connect_spotify, sign_up
+from tests.e2e.full_stack import FullStack, full_stack
+from tests.gateway.stack import PASSWORD, Account, connect_spotify, sign_up
 
 KAFKA = os.environ.get("BACKBEAT_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 ACTIVE_INTERVAL_S = 5.0
@@ -77,13 +86,13 @@ def now() -> float:
     return time.monotonic()
 
 
-def summary(delays_ms: list[float]) -> dict[str, float | int]:
+def summary(name: str, delays_ms: list[float]) -> dict[str, float | int]:
     return {
-        "received": len(delays_ms),
-        "p50_ms": round(percentile(delays_ms, 0.5), 1),
-        "p95_ms": round(percentile(delays_ms, 0.95), 1),
-        "p99_ms": round(percentile(delays_ms, 0.99), 1),
-        "max_ms": round(max(delays_ms, default=0.0), 1),
+        f"{name}_received": len(delays_ms),
+        f"{name}_p50_ms": round(percentile(delays_ms, 0.5), 1),
+        f"{name}_p95_ms": round(percentile(delays_ms, 0.95), 1),
+        f"{name}_p99_ms": round(percentile(delays_ms, 0.99), 1),
+        f"{name}_max_ms": round(max(delays_ms, default=0.0), 1),
     }
 
 
@@ -202,6 +211,13 @@ class Clients:
                 return frame.at
         return -1.0
 
+    def any_after(self, user: int, after: float) -> float:
+        """When the first frame after ``after`` arrived (-1: none yet)."""
+        for frame in self.frames[user]:
+            if frame.at >= after and frame.event_id != OPENED:
+                return frame.at
+        return -1.0
+
     def open_streams(self) -> int:
         """Streams the gateway answered with 200 and a stream."""
         return sum(1 for user in self.frames if self.first(user, 0.0, event=OPENED) >= 0)
@@ -232,7 +248,12 @@ def set_up_users(gateway: str, fake: str, users: int) -> tuple[list[Account], li
             local.http = httpx.Client(timeout=30)
             clients.append(local.http)
         account = sign_up(gateway, http=local.http)
-        return account, connect_spotify(gateway, fake, account, http=local.http)
+        for attempt in range(3):
+            try:
+                return account, connect_spotify(gateway, fake, account, http=local.http)
+            except (AssertionError, httpx.HTTPError) as refused:  # a loaded machine, now and then
+                progress(f"connecting Spotify failed (attempt {attempt + 1}): {refused!r}")
+        raise RuntimeError("connecting Spotify failed three times")
 
     done: list[tuple[Account, str]] = []
     started = now()
@@ -249,235 +270,398 @@ def set_up_users(gateway: str, fake: str, users: int) -> tuple[list[Account], li
     return [a for a, _ in done], [s for _, s in done]
 
 
-async def play_everyone(
-    spotify: httpx.AsyncClient, players: Iterable[str], track: str
+async def put_players(
+    spotify: httpx.AsyncClient, players: Iterable[str], track: str | None
 ) -> list[float]:
-    """Puts a track on every player at the fake; when each change was accepted."""
+    """Puts ``track`` on each player at the fake (None: stops it); when each was accepted."""
     accepted: list[float] = []
+    body: dict[str, Any] = {"track_id": track}
+    if track is not None:
+        body |= {"is_playing": True, "progress_ms": 0}
     for player in players:
-        answer = await spotify.put(
-            f"/_control/users/{player}/playback",
-            json={"track_id": track, "is_playing": True, "progress_ms": 0},
-        )
+        answer = await spotify.put(f"/_control/users/{player}/playback", json=body)
         answer.raise_for_status()
         accepted.append(now())
     return accepted
 
 
-async def wait_for(
-    clients: Clients, what: str, users: int, arrived: Callable[[int], float], timeout_s: float
+class EventsTail:
+    """Every event on playback.events from when it starts: when each user's first event
+    naming each track arrived."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.arrived: dict[tuple[str, str], float] = {}
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=KAFKA, group_id=None, isolation_level="read_committed"
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+        await admin.start()
+        try:
+            (described,) = await admin.describe_topics([self.topic])
+        finally:
+            await admin.close()
+        partitions = [TopicPartition(self.topic, p["partition"]) for p in described["partitions"]]
+        if not partitions:
+            raise RuntimeError(f"{self.topic} has no partitions")
+        await self.consumer.start()
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            await self.consumer.position(partition)
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=5_000)
+            received = now()
+            for records in batches.values():
+                for record in records:
+                    try:
+                        event = from_kafka(
+                            record.key, record.value, record.headers, PlaybackEventData
+                        )
+                    except MalformedEvent:
+                        continue
+                    if event.data.track is not None:
+                        self.arrived.setdefault((event.subject, event.data.track.id), received)
+
+    def first(self, user_id: str, track: str, after: float) -> float:
+        at = self.arrived.get((user_id, track), -1.0)
+        return at if at >= after else -1.0
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        await self.consumer.stop()
+
+
+async def wait_until(
+    what: str, pending: Callable[[], int], total: int, timeout_s: float, clients: Clients
 ) -> None:
-    """Collects frames until ``arrived(user)`` is set for every user or time runs out."""
+    """Collects frames until nothing is pending or time runs out."""
     deadline = now() + timeout_s
     while True:
-        await asyncio.sleep(2)
+        await asyncio.sleep(0.5)
         await clients.collect()
-        count = sum(1 for user in range(users) if arrived(user) >= 0)
-        progress(f"{what}: {count}/{users}")
-        if count == users or now() > deadline:
+        left = pending()
+        if left == 0 or now() > deadline:
+            progress(f"{what}: {total - left}/{total}")
             return
 
 
-async def watcher_counters(url: str) -> dict[str, float]:
-    """Polls made and their summed schedule lag, from the watcher's Prometheus metrics."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        text = (await http.get(f"{url}/metrics")).text
-    counters = {"polls": 0.0, "lag_sum_s": 0.0}
-    for line in text.splitlines():
-        if line.startswith("watcher_polls_total{"):
-            counters["polls"] += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("watcher_schedule_lag_seconds_sum "):
-            counters["lag_sum_s"] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("watcher_schedule_lag_seconds_count "):
-            counters["lag_count"] = float(line.rsplit(" ", 1)[1])
-    return counters
+async def fake_requests_by_user(spotify: httpx.AsyncClient) -> dict[str, int]:
+    """Web API calls the fake answered so far, per Spotify user."""
+    stats = (await spotify.get("/_control/stats")).json()
+    return {user: int(n) for user, n in stats["web_api_calls"]["by_user"].items()}
 
 
-def kafka_pid() -> int | None:
-    """The broker `make infra` started, if it did."""
-    pid_file = Path(__file__).resolve().parents[1] / "var" / "run" / "kafka.pid"
-    return int(pid_file.read_text()) if pid_file.exists() else None
+@dataclass
+class Population:
+    accounts: list[Account]
+    players: list[str]
+    viewed: range
+    unviewed_playing: range
+    idle: range
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+async def measure_mode(
+    mode: str,
+    people: Population,
+    clients: Clients,
+    events: EventsTail,
+    spotify: httpx.AsyncClient,
+    tracks: Iterator[str],
+    *,
+    changes: int,
+    window_s: float,
+    warm_up_s: float,
+) -> dict[str, Any]:
+    """One schedule's figures: warm-up, change rounds, a session start, and the requests."""
+    players, accounts = people.players, people.accounts
+    viewed, playing = list(people.viewed), list(people.unviewed_playing)
+    active = viewed + playing
+
+    async def put(users: list[int], track: str | None) -> dict[int, float]:
+        accepted = await put_players(spotify, [players[u] for u in users], track)
+        return dict(zip(users, accepted, strict=True))
+
+    def pending_viewed(track: str, accepted: dict[int, float]) -> int:
+        return sum(1 for u in viewed if clients.first(u, accepted[u], track=track) < 0)
+
+    def pending_unviewed(track: str, accepted: dict[int, float]) -> int:
+        return sum(1 for u in playing if events.first(accounts[u].user_id, track, accepted[u]) < 0)
+
+    warm = next(tracks)
+    accepted = await put(active, warm)
+    await wait_until(
+        f"{mode}: warm-up",
+        lambda: pending_viewed(warm, accepted) + pending_unviewed(warm, accepted),
+        len(active),
+        warm_up_s,
+        clients,
+    )
+    before = await fake_requests_by_user(spotify)
+    measured_from = now()
+    watched: list[float] = []
+    unwatched: list[float] = []
+    lost = {"watched": 0, "unwatched": 0, "watched_session_start": 0}
+    rounds = 0
+    while rounds < changes or now() - measured_from < window_s:
+        rounds += 1
+        track = next(tracks)
+        changed = await put(active, track)
+        await wait_until(
+            f"{mode}: round {rounds}",
+            lambda t=track, a=changed: pending_viewed(t, a) + pending_unviewed(t, a),  # type: ignore[misc]
+            len(active),
+            ACTIVE_INTERVAL_S * 4,
+            clients,
+        )
+        for u in viewed:
+            at = clients.first(u, changed[u], track=track)
+            if at >= 0:
+                watched.append((at - changed[u]) * 1000)
+            else:
+                lost["watched"] += 1
+        for u in playing:
+            at = events.first(accounts[u].user_id, track, changed[u])
+            if at >= 0:
+                unwatched.append((at - changed[u]) * 1000)
+            else:
+                lost["unwatched"] += 1
+        await asyncio.sleep(3)  # a little listening between changes, as people do
+    # Session start: the viewed players stop (their streams show it), then play again.
+    stopped = await put(viewed, None)
+    await wait_until(
+        f"{mode}: viewed players stopped",
+        lambda: sum(1 for u in viewed if clients.any_after(u, stopped[u]) < 0),
+        len(viewed),
+        ACTIVE_INTERVAL_S * 4,
+        clients,
+    )
+    session = next(tracks)
+    started = await put(viewed, session)
+    await wait_until(
+        f"{mode}: sessions started",
+        lambda: pending_viewed(session, started),
+        len(viewed),
+        ACTIVE_INTERVAL_S * 4,
+        clients,
+    )
+    session_starts: list[float] = []
+    for u in viewed:
+        at = clients.first(u, started[u], track=session)
+        if at >= 0:
+            session_starts.append((at - started[u]) * 1000)
+        else:
+            lost["watched_session_start"] += 1
+    measured_s = now() - measured_from
+    after = await fake_requests_by_user(spotify)
+    hours = measured_s / 3600
+
+    def per_user_hour(group: Iterable[int]) -> float:
+        ids = [players[u] for u in group]
+        spent = sum(after.get(p, 0) - before.get(p, 0) for p in ids)
+        return round(spent / max(len(ids), 1) / hours, 1)
+
+    return {
+        "watched_p99_ms": round(percentile(watched, 0.99), 1),
+        "watched_session_start_p95_ms": round(percentile(session_starts, 0.95), 1),
+        "unwatched_p99_ms": round(percentile(unwatched, 0.99), 1),
+        "spotify_requests_per_user_hour": per_user_hour(range(len(players))),
+        "idle_requests_per_user_hour": per_user_hour(people.idle),
+        "watched_requests_per_user_hour": per_user_hour(people.viewed),
+        "unwatched_playing_requests_per_user_hour": per_user_hour(people.unviewed_playing),
+        **summary("watched", watched),
+        **summary("watched_session_start", session_starts),
+        **summary("unwatched", unwatched),
+        "lost": sum(lost.values()),
+        "lost_by_kind": lost,
+        "rounds": rounds,
+        "measured_s": round(measured_s, 1),
+    }
 
 
-async def run(users: int, changes: int, client_processes: int, in_flight: int) -> dict[str, object]:
+async def open_streams(
+    gateway: str, port: int, people: Population, processes: int
+) -> tuple[Clients, int, list[str]]:
+    """The viewed users sign in afresh and open their streams (the first users, so that the
+    clients' indexes are theirs); how many opened and the refusals."""
+
+    def sign_in(account: Account) -> str:
+        with httpx.Client(timeout=30) as http:
+            answer = http.post(
+                f"{gateway}/api/auth/login", json={"email": account.email, "password": PASSWORD}
+            )
+        answer.raise_for_status()
+        return str(answer.json()["access_token"])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tokens = list(pool.map(sign_in, [people.accounts[u] for u in people.viewed]))
+    clients = Clients(port, tokens, processes)
+    started = now()
+    while clients.open_streams() + len(clients.failures) < len(tokens):
+        if now() - started > 120:
+            break
+        await asyncio.sleep(1)
+        await clients.collect()
+    streams_open, refusals = clients.open_streams(), clients.failures
+    progress(f"{streams_open}/{len(tokens)} streams open, {len(refusals)} refused")
+    for refusal in refusals[:5]:
+        progress(f"refused: {refusal}")
+    return clients, streams_open, refusals
+
+
+def restart_watcher(stack: FullStack, settings: dict[str, str]) -> None:
+    """Replaces the watcher process by one with ``settings`` on top of its own; it resumes
+    every user from the state changelog."""
+    old = next(p for p in stack.processes if p.module == "backbeat.watcher")
+    old.stop()
+    stack.processes.remove(old)
+    port = free_port()
+    env = {**old.env, **{f"BACKBEAT_WATCHER_{k}": v for k, v in settings.items()}}
+    env["BACKBEAT_WATCHER_PORT"] = str(port)
+    fresh = ServiceProcess(f"{old.name}-fixed", old.module, port, env=env)
+    stack.processes.append(fresh)
+    fresh.start(timeout_s=90)
+
+
+async def run(
+    users: int,
+    viewed_share: float,
+    playing_share: float,
+    changes: int,
+    window_s: float,
+    client_processes: int,
+    in_flight: int,
+) -> dict[str, object]:
     databases = {name: test_database_url(name) for name in ("auth", "tokens", "playback")}
     watcher = {**WATCHER, "MAX_IN_FLIGHT": str(in_flight)}
     # Starting the stack migrates the databases, which runs its own event loop: a thread.
     running = full_stack(databases, KAFKA, watcher_settings=watcher, gateway_settings=GATEWAY)
     stack = await asyncio.to_thread(running.__enter__)
     clients: Clients | None = None
+    events: EventsTail | None = None
+    viewed_n = round(users * viewed_share)
+    playing_n = round(users * playing_share)
     try:
         gateway, fake = stack.gateway.url, stack.fake.url
         accounts, players = await asyncio.to_thread(set_up_users, gateway, fake, users)
-        clients = Clients(stack.gateway.port, [a.access_token for a in accounts], client_processes)
+        people = Population(
+            accounts,
+            players,
+            viewed=range(viewed_n),
+            unviewed_playing=range(viewed_n, viewed_n + playing_n),
+            idle=range(viewed_n + playing_n, users),
+        )
+        events = EventsTail(stack.events_topic)
+        await events.start()
         async with httpx.AsyncClient(base_url=fake, timeout=30) as spotify:
             catalogue = (await spotify.get("/_control/catalog", params={"limit": 500})).json()
             # The longest tracks, so that no player runs out (and goes idle) during the bench.
             by_length = sorted(catalogue["items"], key=lambda t: t["duration_ms"], reverse=True)
-            tracks = [item["id"] for item in by_length[: changes + 1]]
-            started = now()
-            while clients.open_streams() + len(clients.failures) < users:
-                if now() - started > 120:
-                    break
-                await asyncio.sleep(1)
-                await clients.collect()
-            streams_open, refusals = clients.open_streams(), clients.failures
-            progress(f"{streams_open}/{users} streams open, {len(refusals)} refused")
-            for refusal in refusals[:5]:
-                progress(f"refused: {refusal}")
-            # Warm-up (not measured): every player starts; idle ones are polled up to 60 s apart.
-            warm_track = tracks[changes]
-            begun = now()
-            await play_everyone(spotify, players, warm_track)
-            await wait_for(
-                clients, "warm-up", users, lambda u: clients.first(u, begun, track=warm_track), 150
+            tracks = iter([item["id"] for item in by_length[:400]])
+            clients, streams_open, refusals = await open_streams(
+                gateway, stack.gateway.port, people, client_processes
             )
-            processes = {p.name: p.process.pid for p in stack.processes if p.process}
-            processes["bench"] = os.getpid()
-            if (broker := kafka_pid()) is not None:
-                processes["kafka"] = broker
-            for n, client in enumerate(clients.processes):
-                processes[f"bench-stream-client-{n + 1}"] = client.pid
-            cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
-            watcher_url = next(p.url for p in stack.processes if p.module == "backbeat.watcher")
-            watcher_before = await watcher_counters(watcher_url)
-            measured_from = now()
-            delays: list[float] = []
-            for round_ in range(changes):
-                track = tracks[round_]
-                accepted = await play_everyone(spotify, players, track)
-                await wait_for(
-                    clients,
-                    f"round {round_ + 1}/{changes}",
-                    users,
-                    lambda u, t=track, a=accepted: clients.first(u, a[u], track=t),
-                    ACTIVE_INTERVAL_S * 4,
-                )
-                for user, at in enumerate(accepted):
-                    arrived = clients.first(user, at, track=track)
-                    if arrived >= 0:
-                        delays.append((arrived - at) * 1000)
-            measured_s = now() - measured_from
-            watcher_after = await watcher_counters(watcher_url)
-            polls = watcher_after["polls"] - watcher_before["polls"]
-            lagged = watcher_after["lag_count"] - watcher_before["lag_count"]
-            lag_sum = watcher_after["lag_sum_s"] - watcher_before["lag_sum_s"]
-            cpu = {
-                name: round((cpu_seconds(pid) - cpu_before[name]) / measured_s, 2)
-                for name, pid in processes.items()
-            }
-            direct = await publish_directly(stack.events_topic, accounts, clients)
-            playback = next(p.url for p in stack.processes if p.module == "backbeat.playback")
-            now_playing = await read_now_playing(gateway, playback, accounts)
+            attention = await measure_mode(
+                "attention",
+                people,
+                clients,
+                events,
+                spotify,
+                tracks,
+                changes=changes,
+                window_s=window_s,
+                warm_up_s=150,
+            )
+            progress(f"attention: {json.dumps(attention)}")
+            clients.stop()
+            clients = None
+            await asyncio.to_thread(restart_watcher, stack, {"ADAPTIVE": "false"})
+            # Fresh sign-ins: an access token (and its stream) lasts 10 minutes.
+            clients, _, _ = await open_streams(
+                gateway, stack.gateway.port, people, client_processes
+            )
+            fixed = await measure_mode(
+                "fixed",
+                people,
+                clients,
+                events,
+                spotify,
+                tracks,
+                changes=changes,
+                window_s=window_s,
+                warm_up_s=60,
+            )
     finally:
+        if events is not None:
+            await events.stop()
         if clients is not None:
             clients.stop()
         await asyncio.to_thread(running.__exit__, None, None, None)
-    expected = users * changes
+    compared = (
+        "watched_p99_ms",
+        "watched_session_start_p95_ms",
+        "unwatched_p99_ms",
+        "spotify_requests_per_user_hour",
+        "idle_requests_per_user_hour",
+    )
     return {
         "bench": "stack_sse_latency",
         "results": {
             "users": users,
+            "viewed_users": viewed_n,
+            "unwatched_playing_users": playing_n,
+            "idle_users": users - viewed_n - playing_n,
             "streams_open": streams_open,
             "streams_refused": len(refusals),
-            "changes": expected,
-            **summary(delays),
-            "lost": expected - len(delays),
-            "watcher_active_interval_s": ACTIVE_INTERVAL_S,
-            "watcher_max_in_flight": in_flight,
-            "watcher_polls_per_s": round(polls / measured_s, 1),
-            "watcher_mean_schedule_lag_ms": round(1000 * lag_sum / max(lagged, 1), 1),
-            "cores_used_while_measured": cpu,
+            **attention,
         },
-        "baseline": {"direct_publish": users, **summary(direct)},
-        "ratio": {
-            "p50": round(percentile(delays, 0.5) / max(percentile(direct, 0.5), 0.001), 1),
-            "p99": round(percentile(delays, 0.99) / max(percentile(direct, 0.99), 0.001), 1),
+        "baseline": {"schedule": f"fixed, every {ACTIVE_INTERVAL_S:g} s", **fixed},
+        "ratio": {key: round(attention[key] / max(fixed[key], 0.001), 2) for key in compared},
+        "targets": {
+            "watched_p99_ms": 1500,
+            "watched_session_start_p95_ms": 2000,
+            "spotify_requests_per_user_hour": 428,
+            "idle_requests_per_user_hour": 60,
+            "lost": 0,
         },
-        # GET /api/playback/now while every stream is still open: through the gateway, and
-        # straight to playback (the baseline), interleaved.
-        "now_playing_with_streams_open": now_playing,
-    }
-
-
-async def publish_directly(topic: str, accounts: list[Account], clients: Clients) -> list[float]:
-    """One event per user straight onto the topic; the delay to each user's stream."""
-    producer = create_producer(KAFKA, client_id="bench-stack-sse", linger_ms=0)
-    await producer.start()
-    marker = f"direct-{uuid.uuid4().hex[:6]}"
-    sent_at: list[float] = []
-    try:
-        for n, account in enumerate(accounts):
-            data = PlaybackEventData(
-                kind=PlaybackEventKind.SEEKED,
-                user_id=account.user_id,
-                sequence=1_000_000 + n,
-                track=None,
-                progress_ms=1,
-                is_playing=True,
-                observed_at=datetime.now(UTC),
-            )
-            key, value, headers = to_kafka(playback_event(data, event_id=f"{marker}-{n}"))
-            sent_at.append(now())
-            await producer.send(topic, key=key, value=value, headers=headers)
-            if n % 100 == 99:
-                await asyncio.sleep(0.1)  # 1,000 events/s, as bench/playback_sse.py
-        await producer.flush()
-    finally:
-        await producer.stop()
-    users = len(accounts)
-    await wait_for(
-        clients, "direct", users, lambda u: clients.first(u, sent_at[u], event=f"{marker}-{u}"), 20
-    )
-    return [
-        (arrived - sent_at[u]) * 1000
-        for u in range(users)
-        if (arrived := clients.first(u, sent_at[u], event=f"{marker}-{u}")) >= 0
-    ]
-
-
-async def read_now_playing(
-    gateway: str, playback: str, accounts: list[Account]
-) -> dict[str, object]:
-    """Each user reads its now playing once through the gateway and once straight from
-    playback, sequentially, over kept-alive connections."""
-    through: list[float] = []
-    straight: list[float] = []
-    async with (
-        httpx.AsyncClient(base_url=gateway, timeout=30) as via_gateway,
-        httpx.AsyncClient(base_url=playback, timeout=30) as direct,
-    ):
-        for account in accounts:
-            for client, samples in ((via_gateway, through), (direct, straight)):
-                started = now()
-                answer = await client.get("/api/playback/now", headers=account.headers)
-                samples.append((now() - started) * 1000)
-                if answer.status_code not in (200, 204):
-                    raise RuntimeError(f"now playing answered {answer.status_code}")
-    return {
-        "requests_each_way": len(accounts),
-        "gateway_p50_ms": round(percentile(through, 0.5), 1),
-        "gateway_p99_ms": round(percentile(through, 0.99), 1),
-        "direct_p50_ms": round(percentile(straight, 0.5), 1),
-        "direct_p99_ms": round(percentile(straight, 0.99), 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000)
-    parser.add_argument("--changes", type=int, default=2, help="track changes per user")
+    parser.add_argument("--viewed", type=float, default=0.1, help="share with a stream open")
+    parser.add_argument(
+        "--unviewed-playing", type=float, default=0.02, help="share playing, no stream open"
+    )
+    parser.add_argument("--changes", type=int, default=2, help="track changes, at least")
+    parser.add_argument("--window", type=float, default=120.0, help="measured s per mode, least")
     parser.add_argument("--clients", type=int, default=2, help="stream client processes")
     parser.add_argument(
         "--in-flight", type=int, default=WatcherSettings().max_in_flight, help="watcher's polls"
     )
     args = parser.parse_args()
-    figures = asyncio.run(run(args.users, args.changes, args.clients, args.in_flight))
+    figures = asyncio.run(
+        run(
+            args.users,
+            args.viewed,
+            args.unviewed_playing,
+            args.changes,
+            args.window,
+            args.clients,
+            args.in_flight,
+        )
+    )
     print(json.dumps(figures))
 
 

@@ -91,6 +91,7 @@ def full_stack(
     connections_topic = f"e2e.spotify.connections.{run}"
     users_topic = f"e2e.auth.users.{run}"
     revocations_topic = f"e2e.auth.revocations.{run}"
+    presence_topic = f"e2e.playback.presence.{run}"
     ports = {name: free_port() for name in ("auth", "tokens", "playback", "watcher", "gateway")}
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     callback = f"{url['gateway']}/api/spotify/callback"
@@ -158,6 +159,7 @@ def full_stack(
                     "DEAD_LETTER_TOPIC": f"{events_topic}.dlq",
                     "USERS_TOPIC": users_topic,
                     "REVOCATIONS_TOPIC": revocations_topic,
+                    "PRESENCE_TOPIC": presence_topic,
                     "CONSUMER_GROUP": f"e2e-playback-{run}",
                     "ERASURE_CONSUMER_GROUP": f"e2e-erasure-{run}",
                 },
@@ -176,6 +178,7 @@ def full_stack(
                     "EVENTS_TOPIC": events_topic,
                     "CONNECTIONS_TOPIC": connections_topic,
                     "STATE_TOPIC": f"e2e.watcher.state.{run}",
+                    "PRESENCE_TOPIC": presence_topic,
                     "CONSUMER_GROUP": f"e2e-watcher-{run}",
                     "TRANSACTIONAL_ID_PREFIX": f"e2e-watcher-{run}",
                     **(watcher_settings or {}),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,6 +34,32 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WAIT_MS = 20_000
+
+# Notes the wall-clock moment each chunk of a streamed response body reaches the page (the
+# live stream is read with fetch and a reader), before the page's own code sees it.
+STREAM_CLOCK = """
+window.__streamChunks = [];
+const read = ReadableStreamDefaultReader.prototype.read;
+ReadableStreamDefaultReader.prototype.read = function () {
+  return read.call(this).then((result) => {
+    if (typeof result.value === "string") {
+      window.__streamChunks.push([Date.now(), result.value]);
+    } else if (result.value instanceof Uint8Array) {
+      window.__streamChunks.push([Date.now(), new TextDecoder().decode(result.value)]);
+    }
+    return result;
+  });
+};
+"""
+
+# Resolves with the wall-clock moment ``selector`` first shows ``text``.
+SHOWN_AT = """([selector, text]) => new Promise((resolve) => {
+  const element = document.querySelector(selector);
+  const check = () => { if (element.textContent === text) { resolve(Date.now()); return true; } };
+  if (check()) return;
+  const observer = new MutationObserver(() => { if (check()) observer.disconnect(); });
+  observer.observe(element, { childList: true, characterData: true, subtree: true });
+})"""
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -76,6 +103,7 @@ async def test_a_listener_signs_up_connects_spotify_and_follows_their_playback(
 ) -> None:
     gateway, fake = whole_stack.gateway, whole_stack.fake
     page = await browser.new_page(viewport={"width": 1200, "height": 900})
+    await page.add_init_script(STREAM_CLOCK)
     expect.set_options(timeout=WAIT_MS)
     email = new_email()
 
@@ -114,15 +142,28 @@ async def test_a_listener_signs_up_connects_spotify_and_follows_their_playback(
     await expect(page.locator("#live")).to_have_attribute("data-state", "on")
     await expect(page.locator("#history-empty")).to_be_visible()
 
-    # The listener starts the catalogue's shortest track on Spotify; the watcher sees it and
-    # the page shows it live.
+    # The listener starts the catalogue's shortest track on Spotify; the watcher, which polls
+    # a user with the page open about every second, sees it and the page shows it live, at
+    # the moment the stream delivers it.
     catalogue = (await http.get("/_control/catalog", params={"limit": 5000})).json()["items"]
     track = min(catalogue, key=lambda item: item["duration_ms"])
+    shown = asyncio.ensure_future(page.evaluate(SHOWN_AT, ["#now-name", track["name"]]))
+    asked_ms = time.time() * 1000
     played = await http.put(
         f"/_control/users/{spotify_user}/playback",
         json={"track_id": track["id"], "is_playing": True, "progress_ms": 0},
     )
+    accepted_ms = time.time() * 1000
     assert played.status_code == 200, played.text
+    shown_ms = await asyncio.wait_for(shown, WAIT_MS / 1000)
+    chunks = await page.evaluate("window.__streamChunks")
+    delivered_ms = next(at for at, text in chunks if at >= asked_ms and track["id"] in text)
+    print(
+        f"\nweb UI, page open (viewed user): change at the fake to the stream "
+        f"{delivered_ms - accepted_ms:.0f} ms, to the page showing it "
+        f"{shown_ms - accepted_ms:.0f} ms ({shown_ms - delivered_ms:.0f} ms after the stream)"
+    )
+    assert 0 <= shown_ms - delivered_ms <= 250
     listener = (await http.get(f"/_control/users/{spotify_user}")).json()
     device_id = played.json()["player"]["device_id"]
     device = next(d["name"] for d in listener["devices"] if d["id"] == device_id)

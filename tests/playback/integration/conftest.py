@@ -50,6 +50,7 @@ async def settings(migrated_url: str, kafka_bootstrap: str, unique: str) -> Play
         users_topic=f"test.auth.users.{unique}",
         revocations_topic=f"test.auth.revocations.{unique}",
         revocations_partitions=1,
+        presence_topic=f"test.playback.presence.{unique}",
         consumer_group=f"test-playback-{unique}",
         erasure_consumer_group=f"test-playback-erasure-{unique}",
         events_partitions=3,

@@ -178,6 +178,7 @@ def two_instances(
                         "BACKBEAT_PLAYBACK_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
                         "BACKBEAT_PLAYBACK_USERS_TOPIC": settings.users_topic,
                         "BACKBEAT_PLAYBACK_REVOCATIONS_TOPIC": settings.revocations_topic,
+                        "BACKBEAT_PLAYBACK_PRESENCE_TOPIC": settings.presence_topic,
                         "BACKBEAT_PLAYBACK_CONSUMER_GROUP": settings.consumer_group,
                         "BACKBEAT_PLAYBACK_ERASURE_CONSUMER_GROUP": settings.erasure_consumer_group,
                         "BACKBEAT_PLAYBACK_EVENTS_PARTITIONS": str(settings.events_partitions),

@@ -34,6 +34,8 @@ def watcher_settings(kafka_bootstrap: str, unique: str, **overrides: object) -> 
         "connections_topic": f"test.watcher.connections.{unique}",
         "events_topic": f"test.watcher.events.{unique}",
         "state_topic": f"test.watcher.state.{unique}",
+        "presence_topic": f"test.watcher.presence.{unique}",
+        "rate_pause_topic": f"test.watcher.rate-pauses.{unique}",
         "consumer_group": f"test-watcher-{unique}",
         "transactional_id_prefix": f"test-watcher-{unique}",
         "events_partitions": 3,

@@ -78,6 +78,7 @@ def test_a_user_connected_through_tokens_is_watched_and_their_plays_published(
                 "CONNECTIONS_TOPIC": connections_topic,
                 "EVENTS_PARTITIONS": "3",
                 "STATE_TOPIC": f"test.watcher.state.{unique}",
+                "RATE_PAUSE_TOPIC": f"test.watcher.rate-pauses.{unique}",
                 "CONSUMER_GROUP": f"test-watcher-{unique}",
                 "TRANSACTIONAL_ID_PREFIX": f"test-watcher-{unique}",
                 "ACTIVE_INTERVAL_S": "1",

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from backbeat.events import topics
 from backbeat.events.connections import CONNECTION_EVENT_TYPE, ConnectionState
 from backbeat.events.playback import PlaybackEventData, PlaybackEventKind
+from backbeat.events.presence import STREAM_PRESENCE_EVENT_TYPE, StreamPresence
 from backbeat.events.revocations import SESSION_REVOKED_EVENT_TYPE, SessionRevoked
 from backbeat.events.users import USER_DELETED_EVENT_TYPE, UserDeleted
 
@@ -56,7 +57,7 @@ def _message(name: str, event_types: list[str], payload: str, summary: str) -> d
 def build_document() -> dict[str, Any]:
     """The AsyncAPI document, as plain data."""
     schemas: dict[str, Any] = {}
-    for model in (PlaybackEventData, ConnectionState, UserDeleted, SessionRevoked):
+    for model in (PlaybackEventData, ConnectionState, UserDeleted, SessionRevoked, StreamPresence):
         schemas[model.__name__] = _schema(model, schemas)
     messages = {
         "PlaybackEvent": _message(
@@ -84,12 +85,20 @@ def build_document() -> dict[str, Any]:
             "A session (or every session of a user) ended: its access tokens are refused "
             "everywhere from now on, though they have not expired.",
         ),
+        "StreamPresence": _message(
+            "StreamPresence",
+            [STREAM_PRESENCE_EVENT_TYPE],
+            "StreamPresence",
+            "How many live streams of a user one playback instance holds open, vouched for "
+            "until expires_at: the watcher polls users someone is looking at more often.",
+        ),
     }
     channels = {
         "playbackEvents": (topics.PLAYBACK_EVENTS, "PlaybackEvent", "watcher"),
         "spotifyConnections": (topics.SPOTIFY_CONNECTIONS, "ConnectionChanged", "tokens"),
         "authUsers": (topics.AUTH_USERS, "UserDeleted", "auth"),
         "authRevocations": (topics.AUTH_REVOCATIONS, "SessionRevoked", "auth"),
+        "playbackPresence": (topics.PLAYBACK_PRESENCE, "StreamPresence", "playback"),
     }
     return {
         "asyncapi": "3.0.0",

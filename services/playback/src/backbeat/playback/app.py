@@ -17,17 +17,19 @@ from backbeat.authn.keys import JwksCache, KeySource
 from backbeat.authn.service_tokens import ServiceTokenAuth, ServiceTokenClient
 from backbeat.authn.spotify_access import SpotifyAccessTokens
 from backbeat.authn.verifier import TokenVerifier
+from backbeat.events.presence import PRESENCE_PARTITIONS, PRESENCE_TOPIC_CONFIG
 from backbeat.playback.api.routes import playback_router
 from backbeat.playback.consumers.live_tail import LiveTail, LiveTailMetrics
 from backbeat.playback.consumers.metrics import ConsumerMetrics
 from backbeat.playback.consumers.runtime import PlaybackConsumers, topic_specs
 from backbeat.playback.live.hub import LiveHub
+from backbeat.playback.live.presence import PresencePublisher
 from backbeat.playback.service.player_control import PlayerControl
 from backbeat.playback.settings import PlaybackSettings
 from backbeat.playback.store.retention import ProcessedEventsPruner
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
-from backbeat.runtime.kafka import ensure_topics, kafka_ping
+from backbeat.runtime.kafka import TopicSpec, ensure_topics, kafka_ping
 from backbeat.spotify.client import SpotifyClient
 from backbeat.spotify.settings import WebApiSettings
 
@@ -73,12 +75,23 @@ def create_app(
     revocation_feed = settings.revocation_feed(
         settings.kafka_bootstrap, client_id="backbeat-playback-revocations"
     )
+    presence = (
+        PresencePublisher(
+            settings.kafka_bootstrap,
+            topic=settings.presence_topic,
+            ttl_s=settings.presence_ttl_s,
+            refresh_s=settings.presence_refresh_s,
+        )
+        if settings.live_stream
+        else None
+    )
     hub = (
         LiveHub(
             events_per_user=settings.stream_replay_events_per_user,
             users=settings.stream_replay_users,
             pending_per_stream=settings.stream_pending_events,
             revocations=revocation_feed.revocations,
+            on_viewers=presence.changed if presence is not None else None,
         )
         if settings.live_stream
         else None
@@ -91,6 +104,19 @@ def create_app(
         pruner: ProcessedEventsPruner | None = None
         try:
             await ensure_topics(settings.kafka_bootstrap, topic_specs(settings))
+            if presence is not None:
+                await ensure_topics(
+                    settings.kafka_bootstrap,
+                    [
+                        TopicSpec(
+                            settings.presence_topic,
+                            partitions=PRESENCE_PARTITIONS,
+                            compacted=True,
+                            config=PRESENCE_TOPIC_CONFIG,
+                        )
+                    ],
+                )
+                await presence.start()
             await revocation_feed.start(wait_s=settings.revocations_wait_s)
             if hub is not None:
                 tail = LiveTail(
@@ -131,6 +157,8 @@ def create_app(
                     cleanup.push_async_callback(tokens_http.aclose)
                 if tail is not None:
                     cleanup.push_async_callback(tail.stop)
+                if presence is not None and presence.started:
+                    cleanup.push_async_callback(presence.stop)
                 if consumers is not None:
                     cleanup.push_async_callback(consumers.stop)
                 if pruner is not None:

@@ -52,6 +52,12 @@ class PlaybackSettings(ServiceSettings, TokenPolicySettings):
     # Events waiting for one slow client; beyond it the stream is ended and the client
     # resumes with Last-Event-ID, so one stuck connection never holds memory for ever.
     stream_pending_events: int = Field(default=256, ge=1)
+    # Who has a stream open here is published on the presence topic, for the watcher to poll
+    # those users fast: at once on a change, and again this often, each record valid for the
+    # ttl (a crashed instance's viewers fade out within it).
+    presence_topic: str = topics.PLAYBACK_PRESENCE
+    presence_refresh_s: float = Field(default=10.0, gt=0)
+    presence_ttl_s: float = Field(default=30.0, gt=0)
 
     # Run the Kafka consumers in this process (off for an instance that only serves HTTP).
     consume: bool = True

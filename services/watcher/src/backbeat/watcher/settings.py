@@ -63,16 +63,32 @@ class WatcherSettings(ServiceSettings):
     jitter: float = Field(default=_SCHEDULE.jitter, ge=0.0, lt=1.0)
     # False polls every user every active interval (the fixed schedule, for comparison).
     adaptive: bool = _SCHEDULE.adaptive
+    # Users with a live stream open (playback's presence topic) are polled this often.
+    viewed_active_interval_s: float = Field(default=_SCHEDULE.viewed_active_s, gt=0)
+    viewed_paused_interval_s: float = Field(default=_SCHEDULE.viewed_paused_s, gt=0)
+    viewed_idle_interval_s: float = Field(default=_SCHEDULE.viewed_idle_s, gt=0)
+    # Plays that begin and end between two idle polls are read from recently-played when the
+    # player is next seen alive, or this long after the idle spell began at the latest.
+    idle_settle_s: float = Field(default=_SCHEDULE.idle_settle_s, gt=0)
+    # Who has a live stream open, published by playback; read from its start at every start.
+    presence_topic: str = topics.PLAYBACK_PRESENCE
 
     # Requests to Spotify in flight at once, for the whole instance: the poll rate times
     # Spotify's latency, with room to spare.
     max_in_flight: int = Field(default=64, ge=1)
-    # Each Spotify app's budget: calls per second on average and at most at once. Spotify's
-    # limit is per app over a rolling 30 s window; the fake's default is 600 per 30 s.
+    # Each Spotify app's budget: calls per second on average and at most at once, for the
+    # whole deployment: each instance spends the share of it that its partitions of the
+    # connections topic are of them all. Spotify's limit is per app over a rolling 30 s
+    # window; the fake's default is 600 per 30 s.
     rate_budget_per_s: float = Field(default=18.0, gt=0)
     rate_budget_burst: float = Field(default=30.0, ge=1)
     # How long a 429 without Retry-After pauses the budget.
     default_retry_after_s: float = 5.0
+    # The compacted topic (key = Spotify app) on which the instance that meets a 429 tells
+    # the others to pause until Retry-After, and how far the instances' clocks may disagree
+    # (a pause read from another instance lasts this much longer).
+    rate_pause_topic: str = "watcher.rate-pauses"
+    rate_pause_clock_skew_s: float = Field(default=1.0, ge=0)
     backoff_base_s: float = 2.0
     backoff_max_s: float = 120.0
     # A fault every user meets (Spotify 5xx or timeouts for an app, tokens unreachable): this
@@ -99,6 +115,10 @@ class WatcherSettings(ServiceSettings):
             long_idle_after_s=self.long_idle_after_s,
             jitter=self.jitter,
             adaptive=self.adaptive,
+            viewed_active_s=self.viewed_active_interval_s,
+            viewed_paused_s=self.viewed_paused_interval_s,
+            viewed_idle_s=self.viewed_idle_interval_s,
+            idle_settle_s=self.idle_settle_s,
         )
 
     def backoff(self) -> Backoff:

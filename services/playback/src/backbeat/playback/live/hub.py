@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -108,7 +109,10 @@ class LiveHub:
         users: int = 10_000,
         pending_per_stream: int = 256,
         revocations: RevocationList | None = None,
+        on_viewers: Callable[[str, int], None] | None = None,
     ) -> None:
+        """``on_viewers(user_id, open_streams)`` hears each change in how many streams of a
+        user are open here (the presence the watcher polls by)."""
         self.events_per_user = events_per_user
         self.max_users = users
         self.pending_per_stream = pending_per_stream
@@ -116,6 +120,7 @@ class LiveHub:
         self._streams: dict[str, set[Subscription]] = {}
         self._erased: OrderedDict[str, None] = OrderedDict()
         self._revocations = revocations
+        self._on_viewers = on_viewers
         if revocations is not None:
             revocations.listen(self._on_revoked)
 
@@ -150,7 +155,9 @@ class LiveHub:
         Nothing awaits in between, so no event can fall between the replay and the live
         events, nor a revocation between the check below and the stream's registration."""
         stream = Subscription(self, user_id, self.pending_per_stream, session_id)
-        self._streams.setdefault(user_id, set()).add(stream)
+        streams = self._streams.setdefault(user_id, set())
+        streams.add(stream)
+        self._viewers_changed(user_id, len(streams))
         if session_id is not None and self._session_revoked(user_id, session_id):
             stream.end("session revoked")
         if last_sequence is None:
@@ -164,9 +171,16 @@ class LiveHub:
         streams = self._streams.get(stream.user_id)
         if streams is None:
             return
+        if stream not in streams:
+            return
         streams.discard(stream)
         if not streams:
             del self._streams[stream.user_id]
+        self._viewers_changed(stream.user_id, len(streams))
+
+    def _viewers_changed(self, user_id: str, open_streams: int) -> None:
+        if self._on_viewers is not None:
+            self._on_viewers(user_id, open_streams)
 
     def end_sessions(self, user_id: str, session_id: str | None) -> int:
         """End the user's open streams of ``session_id`` (of every session when None); how
@@ -198,5 +212,8 @@ class LiveHub:
         self._erased[user_id] = None
         if len(self._erased) > self.max_users:
             self._erased.popitem(last=False)
-        for stream in list(self._streams.pop(user_id, ())):
+        ended = list(self._streams.pop(user_id, ()))
+        for stream in ended:
             stream.end("user deleted")
+        if ended:
+            self._viewers_changed(user_id, 0)

@@ -1,10 +1,26 @@
 """When to poll a user next: often while music plays, right after the predicted end of the
 track, less often when paused, rarely when nothing plays, and more rarely still after a long
-idle spell. Every interval is a setting; jitter keeps users from polling in lockstep.
+idle spell. A user whom someone is looking at (a live stream open: *viewed*) is polled much
+more often in every state, and goes first when the rate budget is short. Every interval is a
+setting; jitter keeps users from polling in lockstep.
+
+Tiers and the delay before a change is seen (the interval, plus Spotify's answer and the
+pipeline behind the watcher, tens of milliseconds):
+
+- viewed, playing: ``viewed_active_s`` (1 s); paused: ``viewed_paused_s`` (2 s); nothing
+  playing: ``viewed_idle_s`` (1.5 s). Opening the page polls at once.
+- not viewed, playing: ``active_s`` (5 s), and right after the predicted end of the track;
+  paused: ``paused_s`` (15 s).
+- not viewed, nothing playing: ``idle_s`` (60 s), ``long_idle_s`` (120 s) after
+  ``long_idle_after_s`` of idleness; at once when someone opens the page. A whole play can
+  begin and end between two such polls: Spotify's recently-played settles the idle spell
+  when the player is next seen alive, or ``idle_settle_s`` (15 min) after it began (see
+  ``timeline.needs_catch_up``), so every listed play still reaches the history, later.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from backbeat.watcher.domain.snapshot import PlaybackSnapshot
@@ -19,13 +35,21 @@ class PollIntervals:
     # Poll this long after the predicted end of the track, so the next one is already current.
     near_end_margin_s: float = 0.5
     paused_s: float = 15.0
-    idle_s: float = 30.0
-    long_idle_s: float = 60.0
+    idle_s: float = 60.0
+    long_idle_s: float = 120.0
     long_idle_after_s: float = 600.0
     # Each interval is stretched or shrunk by up to this fraction, at random.
     jitter: float = 0.1
     adaptive: bool = True
     minimum_s: float = 0.2
+    # Users with a live stream open: polled this often while playing, paused, or idle. Each is
+    # no longer than its counterpart above (the gap rules assume the longer ones).
+    viewed_active_s: float = 1.0
+    viewed_paused_s: float = 2.0
+    viewed_idle_s: float = 1.5
+    # An idle spell's polls read the player only; recently-played settles the spell when the
+    # player is next seen alive, or after this long at the latest (one request more).
+    idle_settle_s: float = 900.0
 
 
 def _jittered(seconds: float, jitter: float, spread: float) -> float:
@@ -37,25 +61,47 @@ def next_poll_delay(
     snapshot: PlaybackSnapshot,
     last_active_at_ms: int | None,
     spread: float,
+    *,
+    viewed: bool = False,
 ) -> float:
-    """Seconds from ``snapshot`` to the next poll. ``spread`` is a uniform draw in [0, 1)."""
+    """Seconds from ``snapshot`` to the next poll. ``spread`` is a uniform draw in [0, 1);
+    ``viewed``: someone has a live stream of the user open."""
     if not intervals.adaptive:
         return max(intervals.minimum_s, _jittered(intervals.active_s, intervals.jitter, spread))
     if snapshot.active and snapshot.is_playing:
+        active_s = intervals.viewed_active_s if viewed else intervals.active_s
         remaining = snapshot.remaining_ms
         if remaining is not None:
             until_end = remaining / 1000 + intervals.near_end_margin_s
-            if until_end < intervals.active_s * (1.0 - intervals.jitter):
+            if until_end < active_s * (1.0 - intervals.jitter):
                 # Jitter only ever delays this poll: an early one would see the old track.
                 late = intervals.near_end_margin_s * spread
                 return max(intervals.minimum_s, until_end + late)
+        if viewed:
+            # About every second, on average exactly: the viewed are most of the budget.
+            return max(intervals.minimum_s, _jittered(active_s, intervals.jitter, spread))
         # While music plays, jitter only ever shortens the interval: a playing user is never
         # polled less often than the active interval, so an unpredicted change (a skip) is
         # seen at least as soon as a fixed poll at that interval would see it.
-        early = intervals.active_s * intervals.jitter * spread
-        return max(intervals.minimum_s, intervals.active_s - early)
-    base = _resting_interval_s(intervals, snapshot, last_active_at_ms)
+        early = active_s * intervals.jitter * spread
+        return max(intervals.minimum_s, active_s - early)
+    if viewed:
+        base = intervals.viewed_paused_s if snapshot.active else intervals.viewed_idle_s
+    else:
+        base = _resting_interval_s(intervals, snapshot, last_active_at_ms)
     return max(intervals.minimum_s, _jittered(base, intervals.jitter, spread))
+
+
+def viewed_first(
+    due: Sequence[tuple[str, float]], viewed: Callable[[str], bool]
+) -> list[tuple[str, float]]:
+    """The due users (id, due time) with those someone views first, each group in due order:
+    when the budget cannot poll everyone now, the viewed wait least and the others share
+    what is left in the order they fell due."""
+    first = [entry for entry in due if viewed(entry[0])]
+    if not first or len(first) == len(due):
+        return list(due)
+    return first + [entry for entry in due if not viewed(entry[0])]
 
 
 def _resting_interval_s(

@@ -83,6 +83,9 @@ class WatchState:
     play: OpenPlay | None = None
     # The last time the player was seen active: long idleness slows polling further.
     last_active_at_ms: int | None = None
+    # While the player has been seen idle since then, with no catch-up: the plays that ended
+    # after this instant are not accounted for yet (a whole play fits between idle polls).
+    unsettled_since_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +97,16 @@ class Observation:
 
 
 def catch_up_cursor(state: WatchState | None, connected_since_ms: int) -> int:
-    """Plays that ended after this instant may be unseen: the last observation, or the
-    moment the user connected when there is none."""
+    """Plays that ended after this instant may be unseen: the last observation (the start of
+    the idle spell it ends, when unsettled), or the moment the user connected when there is
+    none."""
     if state is not None and state.snapshot is not None:
+        seen_until = state.snapshot.observed_at_ms
+        if state.unsettled_since_ms is not None:
+            seen_until = state.unsettled_since_ms
         # A reconnection starts afresh: plays from while the user was disconnected are not
         # the watcher's to publish.
-        return max(state.snapshot.observed_at_ms, connected_since_ms)
+        return max(seen_until, connected_since_ms)
     return connected_since_ms
 
 
@@ -113,23 +120,29 @@ def needs_catch_up(
     """Whether the time since the cursor is a gap that polling cannot account for, so that
     Spotify's own record must decide it: longer than the schedule's longest interval for what
     was last seen (plus ``slack_ms`` for a slow answer or a late start), while a play was open
-    (its listening over the gap is unknown) or long enough to hold an unseen listed play; or
-    an idle player came to life after long enough to hold one."""
+    (its listening over the gap is unknown) or long enough to hold an unseen listed play.
+
+    A whole play may begin and end between two idle polls (they are further apart than a
+    listed play lasts). Such an idle spell is settled from where it began: when the player is
+    next seen alive, after a gap, or once it has stayed unsettled for ``idle_settle_s``, so
+    an idle poll usually costs one request and every play still reaches the history."""
     cursor = catch_up_cursor(state, connected_since_ms)
     gap = current.observed_at_ms - cursor
     previous = state.snapshot if state is not None else None
     if previous is None or cursor > previous.observed_at_ms:
         # Nothing observed since the user connected.
         return gap > LISTED_MIN_MS
-    if not previous.active and current.active and gap > LISTED_MIN_MS:
-        # The player came to life after an idle spell long enough to hold a listed play (the
-        # idle intervals are that long).
-        return True
     last_active = state.last_active_at_ms if state is not None else None
     normal_ms = longest_interval_s(intervals, previous, last_active) * 1000 + slack_ms
+    if not previous.active:
+        # ``gap`` runs from where the idle spell began (`WatchState.unsettled_since_ms`).
+        if gap <= LISTED_MIN_MS:
+            return False
+        since_previous = current.observed_at_ms - previous.observed_at_ms
+        return current.active or since_previous > normal_ms or gap > intervals.idle_settle_s * 1000
     if gap <= normal_ms:
         return False
-    return (previous.active and previous.is_playing) or gap > LISTED_MIN_MS
+    return previous.is_playing or gap > LISTED_MIN_MS
 
 
 def _at(ms: int) -> datetime:
@@ -323,6 +336,10 @@ def observe(
     previous = state.snapshot
     play = state.play
     gap = recent_plays is not None
+    unsettled = state.unsettled_since_ms
+    if gap and unsettled is not None and previous is not None and not previous.active:
+        # The player was idle all along since the spell began: the catch-up starts there.
+        previous = PlaybackSnapshot.nothing_playing(unsettled)
     lower = previous.observed_at_ms if previous is not None else None
     gap_plays = sorted(
         (
@@ -384,8 +401,19 @@ def observe(
         snapshot=current,
         play=play,
         last_active_at_ms=current.observed_at_ms if current.active else state.last_active_at_ms,
+        unsettled_since_ms=_unsettled_since(state, current, gap),
     )
     return Observation(new_state, log.events)
+
+
+def _unsettled_since(state: WatchState, current: PlaybackSnapshot, caught_up: bool) -> int | None:
+    """Idle again without a catch-up: the spell stays unsettled from where it began."""
+    previous = state.snapshot
+    if caught_up or current.active or previous is None or previous.active:
+        return None
+    if state.unsettled_since_ms is not None:
+        return state.unsettled_since_ms
+    return previous.observed_at_ms
 
 
 def _started(log: _EventLog, current: PlaybackSnapshot, track: Track, began: int | None) -> None:

@@ -53,3 +53,14 @@ class WatcherMetrics:
             "Kafka transactions that failed and were retried",
             registry=registry,
         )
+        self.rate_budget_share = Gauge(
+            "watcher_rate_budget_share_per_s",
+            "Calls per second this instance may make to each Spotify app: its share of the "
+            "app's budget, in proportion to the partitions it owns",
+            registry=registry,
+        )
+        self.rate_pauses_honoured = Counter(
+            "watcher_rate_pauses_honoured",
+            "429 pauses met by another instance and honoured by this one",
+            registry=registry,
+        )

@@ -26,6 +26,9 @@ from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS
 
 log = logging.getLogger(__name__)
 
+# Connection records applied between two turns of the event loop.
+_RECORDS_PER_TURN = 500
+
 PartitionsChanged = Callable[[list[int]], Awaitable[None]]
 ConnectionSeen = Callable[[int, str, ConnectionState | None], None]
 
@@ -101,11 +104,17 @@ class ConnectionOwnership:
     async def run(self) -> None:
         while True:
             batches = await self.consumer.getmany(timeout_ms=1_000)
+            applied = 0
             for tp, records in batches.items():
                 if tp.partition not in self.owned:
                     continue
                 for record in records:
                     self._apply(tp.partition, record)
+                    applied += 1
+                    if applied % _RECORDS_PER_TURN == 0:
+                        # A takeover reads tens of thousands of connections: the scheduler
+                        # and the group's heartbeats get their turn in between.
+                        await asyncio.sleep(0)
 
     def _apply(self, partition: int, record: ConsumerRecord[bytes, bytes]) -> None:
         if record.key is None:

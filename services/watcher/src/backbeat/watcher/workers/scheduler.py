@@ -10,7 +10,8 @@ A poll reads the player (and recently-played after a gap), folds the snapshot in
 user's timeline, hands the events and new state (even without events) to the publisher,
 and sets the user's next timer from the adaptive schedule. Failures are sorted by type:
 
-- 429: the whole app's budget pauses for Retry-After; the user goes first when it resumes;
+- 429: the whole app's budget pauses for Retry-After, in every instance (``budget_share``
+  passes it on); the user goes first when it resumes;
 - 401: the cached access token is dropped and the user is polled again at once, once;
 - 5xx, timeouts, tokens unavailable: this user backs off, with jitter, unless the fault is
   shared: a few users failing in a row open the app's (or tokens') breaker, and then the
@@ -39,10 +40,11 @@ from backbeat.spotify import (
     SpotifyError,
     TransientSpotifyError,
 )
+from backbeat.watcher.domain.attention import ViewerBoard
 from backbeat.watcher.domain.backoff import Backoff
 from backbeat.watcher.domain.breaker import OutageBreaker
 from backbeat.watcher.domain.rate_budget import RateBudgets
-from backbeat.watcher.domain.schedule import PollIntervals, next_poll_delay
+from backbeat.watcher.domain.schedule import PollIntervals, next_poll_delay, viewed_first
 from backbeat.watcher.domain.snapshot import RecentPlay
 from backbeat.watcher.domain.timeline import (
     Observation,
@@ -104,9 +106,15 @@ class PollScheduler:
         policy: SchedulerPolicy,
         metrics: WatcherMetrics,
         rng: random.Random | None = None,
+        on_rate_limited: Callable[[str, float], None] | None = None,
         on_unwatched: Callable[[WatchedUser], None] | None = None,
+        viewers: ViewerBoard | None = None,
     ) -> None:
+        # Told of each 429 (app, seconds to wait), so the other instances pause too.
+        self._on_rate_limited = on_rate_limited
         self._on_unwatched = on_unwatched
+        # Who has a live stream open (None: nobody is ever taken for viewed).
+        self._viewers = viewers
         self._clock = clock
         self._reader = reader
         self._tokens = tokens
@@ -165,6 +173,17 @@ class PollScheduler:
         self._held_for_spotify.get(user.spotify_app, {}).pop(user_id, None)
         self._tokens.invalidate(user_id)
         self._metrics.users_owned.set(len(self._users))
+
+    def viewed(self, user_id: str) -> bool:
+        """Whether someone has a live stream of the user open."""
+        return self._viewers is not None and self._viewers.viewed(user_id, self._clock.wall_ms())
+
+    def poll_now(self, user_id: str) -> None:
+        """Someone just opened the user's page: poll at once rather than at the next timer (a
+        poll in flight already answers; the next one comes at the viewed interval)."""
+        if user_id in self._users and user_id not in self._polling:
+            self._timers.schedule(user_id, self._clock.now())
+            self._wake.set()
 
     def unwatch_partitions(self, partitions: Iterable[int]) -> None:
         gone = set(partitions)
@@ -298,6 +317,10 @@ class PollScheduler:
                         self._hold(held, self._users[user_id])
                 queue.clear()
                 queue.extend(kept)
+            if self._viewers is not None and len(queue) > 1 and len(self._viewers):
+                ordered = viewed_first(queue, self.viewed)
+                queue.clear()
+                queue.extend(ordered)
             # Users whose previous poll has set their next timer but whose task has not quite
             # ended: they stay queued for the next round (woken when that task ends), rather
             # than losing the timer and never being polled again.
@@ -362,6 +385,8 @@ class PollScheduler:
             budget = self._budgets.of(user.spotify_app)
             budget.pause(now, wait)
             log.warning("rate limited", extra={"spotify_app": user.spotify_app, "wait_s": wait})
+            if self._on_rate_limited is not None:
+                self._on_rate_limited(user.spotify_app, wait)
             # Not the user's fault: first in line when the budget resumes.
             self._reschedule(user, budget.paused_until - now)
         except AccessTokenRejected:
@@ -455,5 +480,6 @@ class PollScheduler:
             snapshot,
             observation.state.last_active_at_ms,
             self._rng.random(),
+            viewed=self.viewed(user.user_id),
         )
         self._reschedule(user, delay)

@@ -22,6 +22,8 @@ from backbeat.watcher.domain.timeline import WatchState
 
 log = logging.getLogger(__name__)
 
+_DECODES_PER_TURN = 500
+
 
 class StateRecord(BaseModel):
     """The changelog's value; versioned so that a later layout can still read this one."""
@@ -48,6 +50,10 @@ async def restore_states(
     states: dict[int, dict[str, WatchState]] = {p: {} for p in partitions}
     if not partitions:
         return states
+    # The last record of each user, decoded once at the end: until the log cleaner has run,
+    # the changelog holds a record per poll, many per user, and decoding each one made a
+    # takeover of tens of thousands of users outlast the timeout.
+    latest: dict[int, dict[str, bytes | None]] = {p: {} for p in partitions}
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         client_id="backbeat-watcher-restore",
@@ -69,23 +75,30 @@ async def restore_states(
             while pending:
                 batches = await consumer.getmany(*pending, timeout_ms=500)
                 for tp, records in batches.items():
+                    last = latest[tp.partition]
                     for record in records:
-                        _apply(states[tp.partition], record.key, record.value)
+                        if record.key is not None:
+                            last[record.key.decode()] = record.value
                 for tp in list(pending):
                     if await consumer.position(tp) >= ends[tp]:
                         pending.discard(tp)
     finally:
         await consumer.stop()
+    decoded = 0
+    for partition, last in latest.items():
+        for user_id, value in last.items():
+            _apply(states[partition], user_id, value)
+            decoded += 1
+            if decoded % _DECODES_PER_TURN == 0:
+                # Tens of thousands of users take seconds to decode: the consumer group's
+                # heartbeats must go out meanwhile, or the group drops this instance.
+                await asyncio.sleep(0)
     return states
 
 
-def _apply(states: dict[str, WatchState], key: bytes | None, value: bytes | None) -> None:
-    if key is None:
-        return
-    user_id = key.decode()
+def _apply(states: dict[str, WatchState], user_id: str, value: bytes | None) -> None:
     if value is None:
-        states.pop(user_id, None)
-        return
+        return  # deleted
     try:
         states[user_id] = decode_state(value)
     except ValidationError as exc:
@@ -94,4 +107,3 @@ def _apply(states: dict[str, WatchState], key: bytes | None, value: bytes | None
         log.error(
             "unreadable watcher state", extra={"user_id": user_id, "errors": exc.error_count()}
         )
-        states.pop(user_id, None)

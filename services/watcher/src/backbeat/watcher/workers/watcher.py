@@ -17,12 +17,15 @@ import httpx
 from backbeat.authn.service_tokens import ServiceTokenAuth, ServiceTokenClient
 from backbeat.authn.spotify_access import SpotifyAccessTokens
 from backbeat.events.connections import ConnectionState
+from backbeat.events.presence import PRESENCE_PARTITIONS, PRESENCE_TOPIC_CONFIG
 from backbeat.runtime.kafka import TopicSpec, ensure_topics
 from backbeat.spotify import SpotifyClient, WebApiSettings
+from backbeat.watcher.domain.attention import ViewerBoard
 from backbeat.watcher.domain.rate_budget import RateBudgets
 from backbeat.watcher.domain.timeline import Observation, WatchState
 from backbeat.watcher.settings import WatcherSettings
 from backbeat.watcher.workers.access_tokens import AccessTokenSource
+from backbeat.watcher.workers.budget_share import OwnedBudgetShare, RatePauseChannel
 from backbeat.watcher.workers.clock import Clock, RealClock
 from backbeat.watcher.workers.metrics import WatcherMetrics
 from backbeat.watcher.workers.ownership import (
@@ -30,6 +33,7 @@ from backbeat.watcher.workers.ownership import (
     partition_count,
     pollable,
 )
+from backbeat.watcher.workers.presence import PresenceTail
 from backbeat.watcher.workers.publisher import Publisher
 from backbeat.watcher.workers.scheduler import (
     DEFAULT_APP,
@@ -95,6 +99,8 @@ class Watcher:
             tokens = SpotifyAccessTokens(
                 settings.tokens_url, http, cache_margin_s=settings.access_token_margin_s
             )
+        # Who has a live stream open: those users are polled fast (see the schedule).
+        self.viewers = ViewerBoard()
         self.publisher = Publisher(
             settings.kafka_bootstrap,
             events_topic=settings.events_topic,
@@ -105,12 +111,28 @@ class Watcher:
             metrics=self.metrics,
             on_fenced=self._fenced,
         )
+        # The app's budget is the deployment's: this instance spends the share of it that
+        # its partitions are of them all (none until it owns some).
+        self.budgets = RateBudgets(
+            settings.rate_budget_per_s, settings.rate_budget_burst, share=0.0
+        )
+        self.budget_share = OwnedBudgetShare(
+            self.budgets, self.clock, self.metrics, CONNECTIONS_PARTITIONS
+        )
+        self.rate_pauses = RatePauseChannel(
+            settings.kafka_bootstrap,
+            topic=settings.rate_pause_topic,
+            budgets=self.budgets,
+            clock=self.clock,
+            metrics=self.metrics,
+            clock_skew_s=settings.rate_pause_clock_skew_s,
+        )
         self.scheduler = PollScheduler(
             clock=self.clock,
             reader=reader,
             tokens=tokens,
             sink=self._publish,
-            budgets=RateBudgets(settings.rate_budget_per_s, settings.rate_budget_burst),
+            budgets=self.budgets,
             policy=SchedulerPolicy(
                 intervals=settings.poll_intervals(),
                 backoff=settings.backoff(),
@@ -123,7 +145,9 @@ class Watcher:
             ),
             metrics=self.metrics,
             rng=rng,
+            on_rate_limited=self.rate_pauses.rate_limited,
             on_unwatched=self._park,
+            viewers=self.viewers,
         )
         self.ownership = ConnectionOwnership(
             settings.kafka_bootstrap,
@@ -139,6 +163,13 @@ class Watcher:
         # (not yet connected, needing re-authorisation): a reconnection continues from it.
         self._parked: dict[int, dict[str, WatchState]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.presence = PresenceTail(
+            settings.kafka_bootstrap,
+            topic=settings.presence_topic,
+            board=self.viewers,
+            wall_ms=self.clock.wall_ms,
+            opened=self.scheduler.poll_now,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -149,6 +180,13 @@ class Watcher:
             [
                 TopicSpec(s.connections_topic, partitions=CONNECTIONS_PARTITIONS, compacted=True),
                 TopicSpec(s.events_topic, partitions=s.events_partitions),
+                TopicSpec(s.rate_pause_topic, partitions=1, compacted=True),
+                TopicSpec(
+                    s.presence_topic,
+                    partitions=PRESENCE_PARTITIONS,
+                    compacted=True,
+                    config=PRESENCE_TOPIC_CONFIG,
+                ),
             ],
         )
         partitions = await partition_count(s.kafka_bootstrap, s.connections_topic)
@@ -161,11 +199,16 @@ class Watcher:
                 f"{s.state_topic} has {state_partitions} partitions, fewer than the "
                 f"{partitions} of {s.connections_topic}"
             )
+        self.budget_share.total = partitions
+        # Before joining the group: a pause in force now holds from the first poll.
+        await self.rate_pauses.start()
+        await self.presence.start()
         await self.ownership.start()
         self.ownership.join()
         self._tasks = [
             asyncio.create_task(self.scheduler.run(), name="watcher-scheduler"),
             asyncio.create_task(self.ownership.run(), name="watcher-ownership"),
+            asyncio.create_task(self.rate_pauses.run(), name="watcher-rate-pauses"),
         ]
 
     async def stop(self) -> None:
@@ -178,6 +221,8 @@ class Watcher:
         self.scheduler.unwatch_partitions(list(self.ownership.owned))
         await self.publisher.close_all()
         await self.ownership.stop()
+        await self.rate_pauses.stop()
+        await self.presence.stop()
         for closer in self._closers:
             await closer.aclose()
 
@@ -191,6 +236,8 @@ class Watcher:
                 raise RuntimeError(f"{task.get_name()} stopped")
         if not self._tasks:
             raise RuntimeError("not started")
+        if not self.presence.running():
+            raise RuntimeError("presence tail stopped")
         behind = self.scheduler.behind_s()
         if behind > self.settings.ready_max_lag_s:
             raise RuntimeError(f"scheduler {behind:.1f} s behind")
@@ -207,8 +254,16 @@ class Watcher:
         for partition in partitions:
             self._parked[partition] = states[partition]
         self.metrics.partitions_owned.set(len(self._parked))
+        # Only now: the previous owners gave their share up before the group assigned these.
+        topic_partitions = self.ownership.consumer.partitions_for_topic(
+            self.settings.connections_topic
+        )
+        self.budget_share.taken(partitions, len(topic_partitions or ()))
 
     async def _revoked(self, partitions: list[int]) -> None:
+        # The share goes first, before anything awaits: the next owner may spend it as soon
+        # as this returns.
+        self.budget_share.releasing(partitions)
         self.scheduler.unwatch_partitions(partitions)
         await asyncio.gather(*(self.publisher.close(p) for p in partitions))
         for partition in partitions:
@@ -217,6 +272,7 @@ class Watcher:
 
     def _fenced(self, partition: int) -> None:
         log.warning("partition fenced: no longer watching it", extra={"partition": partition})
+        self.budget_share.releasing([partition])
         self.scheduler.unwatch_partitions([partition])
         self._parked.pop(partition, None)
 
