@@ -117,6 +117,9 @@ def compose_stack(test_output: Path) -> Iterator[ComposeStack]:
         **base_images(REPO),
         "BACKBEAT_COMPOSE_PORT": str(gateway_port),
         "BACKBEAT_COMPOSE_SPOTIFY_PORT": str(fake_port),
+        # Every test user signs up and in from this one address.
+        "BACKBEAT_COMPOSE_PASSWORD_RATE_PER_S": "1000",
+        "BACKBEAT_COMPOSE_PASSWORD_BURST": "1000",
     }
     stack = ComposeStack(
         project=project,

@@ -1,8 +1,9 @@
 """The services behind the gateway, run as processes for the gateway, browser and API-schema
-tests: the Spotify fake, auth, tokens, a playback upstream, and gateways in front of them."""
+tests: the Spotify fake, auth, tokens, playback, an echo upstream, and gateways in front of them."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import Iterator, Mapping
@@ -12,7 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from backbeat.auth.clients import register_client
 from backbeat.auth.store.migrate import upgrade as migrate_auth
+from backbeat.playback.store.migrate import upgrade as migrate_playback
+from backbeat.runtime.database import Database
 from backbeat.runtime.testing import ServiceProcess, free_port, service_process, spotify_fake
 from backbeat.tokens.store.migrate import upgrade as migrate_tokens
 from backbeat.tokens.testing import tokens_process
@@ -41,6 +45,8 @@ class Stack:
     auth: ServiceProcess
     tokens: ServiceProcess
     playback: ServiceProcess
+    # Shows what a service receives from the gateway (tests.gateway.echo_upstream).
+    echo: ServiceProcess
     gateway_port: int
     kafka_bootstrap: str
     processes: list[ServiceProcess] = field(default_factory=list)
@@ -49,7 +55,11 @@ class Stack:
     # Where the run's auth publishes account deletions and ended sessions.
     users_topic: str = ""
     revocations_topic: str = ""
+    # Playback's: what its live streams follow, and who has one open.
+    events_topic: str = ""
+    presence_topic: str = ""
     _main_gateway: ServiceProcess | None = None
+    _echo_gateway: ServiceProcess | None = None
 
     @property
     def issuer(self) -> str:
@@ -101,6 +111,13 @@ class Stack:
         if self._main_gateway is None:
             self._main_gateway = self.gateway(port=self.gateway_port)
         return self._main_gateway
+
+    def echo_gateway(self) -> ServiceProcess:
+        """A gateway whose playback route leads to the echo upstream, for what forwarding
+        does to a request; started once and shared."""
+        if self._echo_gateway is None:
+            self._echo_gateway = self.gateway("gateway-echo", playback_url=self.echo.url)
+        return self._echo_gateway
 
     def start(self, process: ServiceProcess) -> ServiceProcess:
         self.processes.append(process)
@@ -159,14 +176,28 @@ def start_stack(database_urls: Mapping[str, str], kafka_bootstrap: str) -> Stack
             env=common,
         )
         processes.append(tokens.start(timeout_s=60))
-        playback_port = free_port()
-        playback = ServiceProcess(
-            "playback-standin",
-            "tests.gateway.standin_playback",
-            playback_port,
-            args=["--port", str(playback_port), "--issuer", auth.url, "--jwks-url", jwks_url],
+        suffix = uuid.uuid4().hex[:8]
+        events_topic = f"gateway-test.playback.events.{suffix}"
+        presence_topic = f"gateway-test.playback.presence.{suffix}"
+        playback = _playback(
+            database_urls,
+            auth,
+            tokens,
+            kafka_bootstrap=kafka_bootstrap,
+            suffix=suffix,
+            events_topic=events_topic,
+            presence_topic=presence_topic,
+            revocations_topic=revocations_topic,
         )
         processes.append(playback.start(timeout_s=60))
+        echo_port = free_port()
+        echo = ServiceProcess(
+            "echo-upstream",
+            "tests.gateway.echo_upstream",
+            echo_port,
+            args=["--port", str(echo_port)],
+        )
+        processes.append(echo.start(timeout_s=60))
     except BaseException:
         for process in reversed(processes):
             process.stop()
@@ -176,12 +207,66 @@ def start_stack(database_urls: Mapping[str, str], kafka_bootstrap: str) -> Stack
         auth,
         tokens,
         playback,
+        echo,
         gateway_port,
         kafka_bootstrap,
         processes,
         edge_secret,
         users_topic=users_topic,
         revocations_topic=revocations_topic,
+        events_topic=events_topic,
+        presence_topic=presence_topic,
+    )
+
+
+async def _register(auth_database_url: str, client_id: str) -> str:
+    db = Database(auth_database_url)
+    try:
+        return await register_client(db, client_id, {"tokens"}, {"tokens:read"})
+    finally:
+        await db.dispose()
+
+
+def _playback(
+    database_urls: Mapping[str, str],
+    auth: ServiceProcess,
+    tokens: ServiceProcess,
+    *,
+    kafka_bootstrap: str,
+    suffix: str,
+    events_topic: str,
+    presence_topic: str,
+    revocations_topic: str,
+) -> ServiceProcess:
+    """The real playback service on its test database: its API and live streams (which
+    follow ``events_topic``), without applying events to history (the end-to-end tests do)."""
+    migrate_playback(database_urls["playback"])
+    port = free_port()
+    # Playback's own client at auth: it asks tokens for the user's Spotify token with it.
+    client_id = f"playback-{suffix}"
+    client_secret = asyncio.run(_register(database_urls["auth"], client_id))
+    return ServiceProcess(
+        "playback",
+        "backbeat.playback",
+        port,
+        env={
+            "BACKBEAT_ENVIRONMENT": "test",
+            "BACKBEAT_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "BACKBEAT_PLAYBACK_PORT": str(port),
+            "BACKBEAT_PLAYBACK_DATABASE_URL": database_urls["playback"],
+            "BACKBEAT_PLAYBACK_CONSUME": "false",
+            "BACKBEAT_PLAYBACK_EVENTS_TOPIC": events_topic,
+            "BACKBEAT_PLAYBACK_PRESENCE_TOPIC": presence_topic,
+            "BACKBEAT_PLAYBACK_DEAD_LETTER_TOPIC": f"gateway-test.playback.dlq.{suffix}",
+            "BACKBEAT_PLAYBACK_USERS_TOPIC": f"gateway-test.auth.users.{suffix}",
+            "BACKBEAT_PLAYBACK_REVOCATIONS_TOPIC": revocations_topic,
+            "BACKBEAT_PLAYBACK_AUTH_ISSUER": auth.url,
+            "BACKBEAT_PLAYBACK_AUTH_JWKS_URL": f"{auth.url}/.well-known/jwks.json",
+            "BACKBEAT_PLAYBACK_AUTH_TOKEN_URL": f"{auth.url}/oauth/token",
+            "BACKBEAT_PLAYBACK_CLIENT_ID": client_id,
+            "BACKBEAT_PLAYBACK_CLIENT_SECRET": client_secret,
+            "BACKBEAT_PLAYBACK_TOKENS_URL": tokens.url,
+        },
     )
 
 

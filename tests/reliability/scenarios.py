@@ -30,8 +30,16 @@ SERVER_ERRORS = (60 * S, 90 * S)  # every Web API call answers 503
 RATE_LIMITED = (150 * S, 170 * S)  # a 429 storm with Retry-After: 20
 WATCHER_DOWN = (240 * S, 325 * S)  # the watcher is stopped for 85 s
 LIVE = (335 * S, 395 * S)  # watched closely: the stops just short of the rule
+# Idle listeners (nothing plays from the start) play one short track through and stop, all
+# between the first poll after the watcher's restart and the next, an idle interval (60 s,
+# give or take its jitter) later: only Spotify's record shows that play.
+IDLE = (WATCHER_DOWN[1] + 2 * S, WATCHER_DOWN[1] + 53 * S)
+# The longest track an idle listener plays unseen.
+UNSEEN_TRACK_MAX_MS = 48_000
 END = 400 * S  # every listener stops
-RUN_UNTIL = 430 * S
+# Long enough for an idle listener's next poll after the restart (the never-active tier polls
+# every 120 s) to come.
+RUN_UNTIL = 470 * S
 # Polls of a playing user come at most this far apart (the active interval and some slack):
 # a skip or a stop this soon after the rule was reached cannot be told from one just before.
 POLL_MS = 6_500
@@ -39,7 +47,9 @@ POLL_MS = 6_500
 # Each kind of scenario is drawn this many times over (other seeds, other moments).
 ROUNDS = 2
 
-Kind = Literal["skip", "seek_back", "runs_out", "pause_resume", "stop", "repeat", "transfer"]
+Kind = Literal[
+    "skip", "seek_back", "runs_out", "pause_resume", "stop", "repeat", "transfer", "idle_play"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +75,15 @@ def suite() -> list[Scenario]:
         ("stop", LIVE, 3),
         ("repeat", LIVE, 1),
         ("transfer", LIVE, 1),
+        ("idle_play", IDLE, 2),
     ]
-    names = {SERVER_ERRORS: "5xx", RATE_LIMITED: "429", WATCHER_DOWN: "down", LIVE: "live"}
+    names = {
+        SERVER_ERRORS: "5xx",
+        RATE_LIMITED: "429",
+        WATCHER_DOWN: "down",
+        LIVE: "live",
+        IDLE: "idle",
+    }
     scenarios = []
     for kind, window, count in plan:
         for n in range(count * ROUNDS):
@@ -122,7 +139,9 @@ def _well_formed(plays: list[Play]) -> bool:
 def _draw(
     scenario: Scenario, rng: random.Random, pool: list[str], catalogue: Catalogue
 ) -> list[ScriptStep] | None:
-    tracks = rng.sample(pool, 8)
+    if scenario.kind == "idle_play":
+        return _draw_idle_play(scenario, rng, pool, catalogue)
+    tracks = rng.sample([t for t in pool if catalogue.duration_ms(t) > UNSEEN_TRACK_MAX_MS], 8)
     a = tracks[0]
     duration = catalogue.duration_ms(a)
     required = RULE.required_ms(duration)
@@ -194,3 +213,24 @@ def _draw(
     if any(step.at_ms < 0 for step in steps):
         return None
     return [step for step in steps if step.at_ms < END] + [ScriptStep(END, "stop")]
+
+
+def _draw_idle_play(
+    scenario: Scenario, rng: random.Random, pool: list[str], catalogue: Catalogue
+) -> list[ScriptStep] | None:
+    """Nothing plays, then one short track plays through and the player falls idle again,
+    all between two polls of an idle user."""
+    short = [t for t in pool if catalogue.duration_ms(t) <= UNSEEN_TRACK_MAX_MS]
+    if not short:
+        raise AssertionError(f"{scenario.name} needs short tracks in its pool")
+    a = rng.choice(short)
+    w0, w1 = scenario.window
+    latest = w1 - catalogue.duration_ms(a) - S
+    if latest < w0:
+        return None
+    start = rng.randint(w0, latest)
+    return [
+        ScriptStep(start, "play", track_ids=(a,)),
+        # Stopped, not left at the end of its queue: the player is idle again, as it was.
+        ScriptStep(start + catalogue.duration_ms(a) + S, "stop"),
+    ]

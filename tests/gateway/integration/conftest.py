@@ -1,5 +1,5 @@
-"""The gateway with its default settings in front of the session's stack, and one in front
-of the real playback service."""
+"""The gateway with its default settings in front of the session's stack, one in front of
+the echo upstream (what forwarding does to a request), and one for fuzzing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 
 from backbeat.runtime.testing import ServiceProcess, free_port
-from tests.gateway.real_playback import start_playback
 from tests.gateway.stack import Account, Stack, sign_up
 
 
@@ -17,25 +16,27 @@ def gateway(stack: Stack) -> ServiceProcess:
     return stack.main_gateway()
 
 
+@pytest.fixture(scope="package")
+def echo_gateway(stack: Stack) -> ServiceProcess:
+    return stack.echo_gateway()
+
+
 @pytest.fixture
 def account(gateway: ServiceProcess) -> Account:
     return sign_up(gateway.url)
 
 
 @pytest.fixture(scope="package")
-def real_playback(stack: Stack, database_urls: dict[str, str]) -> Iterator[ServiceProcess]:
-    playback = start_playback(stack, database_urls)
-    yield playback
-    playback.stop()
+def real_playback(stack: Stack) -> ServiceProcess:
+    return stack.playback
 
 
 @pytest.fixture(scope="package")
-def fuzzed_gateway(stack: Stack, real_playback: ServiceProcess) -> Iterator[ServiceProcess]:
-    """A gateway in front of the real playback service, with rate limits high enough for
-    fuzzing and its metrics on a port of their own (``metrics_port``)."""
+def fuzzed_gateway(stack: Stack) -> Iterator[ServiceProcess]:
+    """A gateway in front of the stack, with rate limits high enough for fuzzing and its
+    metrics on a port of their own (``metrics_port``)."""
     gateway = stack.gateway(
         "gateway-fuzzed",
-        playback_url=real_playback.url,
         user_rate_per_s="1000",
         user_burst="1000",
         address_rate_per_s="1000",

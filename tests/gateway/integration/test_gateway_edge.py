@@ -1,5 +1,6 @@
-"""The gateway in front of the real auth and tokens services (and a playback stand-in):
-tokens checked at the edge, nothing internal reachable, ids and addresses passed on, limits."""
+"""The gateway in front of the real services (and, for what forwarding does to a request, an
+echo upstream): tokens checked at the edge, nothing internal reachable, ids and addresses
+passed on, limits."""
 
 from __future__ import annotations
 
@@ -32,9 +33,9 @@ def raw_get(url: str, raw_path: str) -> tuple[int, bytes]:
     return status, data.partition(b"\r\n\r\n")[2]
 
 
-def test_a_request_without_a_token_is_refused_at_the_edge(gateway: ServiceProcess) -> None:
-    # The stand-in's echo route checks no token: a 401 can only come from the gateway.
-    response = httpx.get(f"{gateway.url}/api/playback/echo")
+def test_a_request_without_a_token_is_refused_at_the_edge(echo_gateway: ServiceProcess) -> None:
+    # The echo upstream checks no token: a 401 can only come from the gateway.
+    response = httpx.get(f"{echo_gateway.url}/api/playback/echo")
     assert response.status_code == 401
     assert response.headers["content-type"] == PROBLEM
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_request"'
@@ -46,9 +47,11 @@ BAD_TOKENS = [c for c in negative_matrix(TokenForge(issuer="http://127.0.0.1")) 
 
 
 @pytest.mark.parametrize("case", BAD_TOKENS, ids=lambda case: case.name)
-def test_a_bad_token_is_refused_at_the_edge(gateway: ServiceProcess, case: NegativeCase) -> None:
+def test_a_bad_token_is_refused_at_the_edge(
+    echo_gateway: ServiceProcess, case: NegativeCase
+) -> None:
     response = httpx.get(
-        f"{gateway.url}/api/playback/echo", headers={"Authorization": f"Bearer {case.token}"}
+        f"{echo_gateway.url}/api/playback/echo", headers={"Authorization": f"Bearer {case.token}"}
     )
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer error=")
@@ -63,9 +66,9 @@ def test_a_bad_token_is_refused_at_the_edge(gateway: ServiceProcess, case: Negat
 
 
 def test_a_valid_token_passes_unchanged_to_the_service(
-    gateway: ServiceProcess, account: Account
+    echo_gateway: ServiceProcess, account: Account
 ) -> None:
-    response = httpx.get(f"{gateway.url}/api/playback/echo", headers=account.headers)
+    response = httpx.get(f"{echo_gateway.url}/api/playback/echo", headers=account.headers)
     assert response.status_code == 200
     assert response.json()["authorization"] == account.headers["Authorization"]
 
@@ -136,18 +139,18 @@ def test_dot_segments_do_not_lead_to_internal_endpoints(
 
 
 def test_the_request_id_goes_to_the_service_and_comes_back(
-    gateway: ServiceProcess, account: Account
+    echo_gateway: ServiceProcess, account: Account
 ) -> None:
     request_id = f"test-{uuid.uuid4().hex}"
     response = httpx.get(
-        f"{gateway.url}/api/playback/echo",
+        f"{echo_gateway.url}/api/playback/echo",
         headers={**account.headers, "x-request-id": request_id},
     )
     assert response.headers["x-request-id"] == request_id
     assert response.json()["request_id"] == request_id
     # Auth's own error body names the id it received from the gateway.
     refused = httpx.post(
-        f"{gateway.url}/api/auth/refresh",
+        f"{echo_gateway.url}/api/auth/refresh",
         json={"refresh_token": "bbr_not-a-refresh-token"},
         headers={"x-request-id": request_id},
     )
@@ -157,27 +160,27 @@ def test_the_request_id_goes_to_the_service_and_comes_back(
 
 
 def test_a_request_without_an_id_gets_one_that_the_service_sees_too(
-    gateway: ServiceProcess, account: Account
+    echo_gateway: ServiceProcess, account: Account
 ) -> None:
-    response = httpx.get(f"{gateway.url}/api/playback/echo", headers=account.headers)
+    response = httpx.get(f"{echo_gateway.url}/api/playback/echo", headers=account.headers)
     assert response.headers["x-request-id"]
     assert response.json()["request_id"] == response.headers["x-request-id"]
 
 
 def test_services_see_the_caller_s_address_not_a_forged_one(
-    gateway: ServiceProcess, account: Account
+    echo_gateway: ServiceProcess, account: Account
 ) -> None:
     response = httpx.get(
-        f"{gateway.url}/api/playback/echo",
+        f"{echo_gateway.url}/api/playback/echo",
         headers={**account.headers, "X-Forwarded-For": "203.0.113.9"},
     )
     assert response.json()["forwarded_for"] == "127.0.0.1"
 
 
 def test_a_body_over_the_limit_is_refused_with_413(
-    gateway: ServiceProcess, account: Account
+    echo_gateway: ServiceProcess, account: Account
 ) -> None:
-    url = f"{gateway.url}/api/playback/echo"
+    url = f"{echo_gateway.url}/api/playback/echo"
     small = httpx.post(url, content=b"x" * 1000, headers=account.headers)
     assert small.json()["body_bytes"] == 1000
     declared = httpx.post(url, content=b"x" * (100 * 1024), headers=account.headers)
@@ -214,7 +217,9 @@ def test_the_web_ui_is_served_with_a_strict_content_policy(gateway: ServiceProce
 
 
 def test_a_user_over_the_rate_limit_gets_429_and_others_do_not(stack: Stack) -> None:
-    limited = stack.gateway("gateway-user-limit", user_rate_per_s="0.2", user_burst="3")
+    limited = stack.gateway(
+        "gateway-user-limit", playback_url=stack.echo.url, user_rate_per_s="0.2", user_burst="3"
+    )
     first, second = sign_up(limited.url), sign_up(limited.url)
     url = f"{limited.url}/api/playback/echo"
     statuses = [httpx.get(url, headers=first.headers).status_code for _ in range(4)]
@@ -253,7 +258,9 @@ def test_a_service_that_is_down_is_a_502_naming_it(stack: Stack) -> None:
 
 
 def test_a_service_that_does_not_answer_in_time_is_a_504(stack: Stack) -> None:
-    gateway = stack.gateway("gateway-short-timeout", response_timeout_s="1")
+    gateway = stack.gateway(
+        "gateway-short-timeout", playback_url=stack.echo.url, response_timeout_s="1"
+    )
     account = sign_up(gateway.url)
     response = httpx.get(
         f"{gateway.url}/api/playback/slow?seconds=20", headers=account.headers, timeout=30

@@ -91,7 +91,7 @@ def signed_up(gateway: ServiceProcess, at: Caller) -> str:
 
 
 def test_each_caller_reaches_the_gateway_from_its_own_address(
-    gateway: ServiceProcess, caller: Callable[[], Caller]
+    gateway: ServiceProcess, echo_gateway: ServiceProcess, caller: Callable[[], Caller]
 ) -> None:
     # The premise of every test here: the gateway sees each caller at its loopback address.
     one, other = caller(), caller()
@@ -99,8 +99,8 @@ def test_each_caller_reaches_the_gateway_from_its_own_address(
     token = one.sign_in(gateway.url, email).json()["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
 
-    seen_by_one = one.http.get(f"{gateway.url}/api/playback/echo", headers=bearer)
-    seen_by_other = other.http.get(f"{gateway.url}/api/playback/echo", headers=bearer)
+    seen_by_one = one.http.get(f"{echo_gateway.url}/api/playback/echo", headers=bearer)
+    seen_by_other = other.http.get(f"{echo_gateway.url}/api/playback/echo", headers=bearer)
 
     assert seen_by_one.json()["forwarded_for"] == one.address
     assert seen_by_other.json()["forwarded_for"] == other.address

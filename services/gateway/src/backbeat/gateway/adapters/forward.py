@@ -99,7 +99,9 @@ class RelayedResponse(Response):
         self.background = None
         headers = downstream_response_headers(upstream.headers.multi_items())
         if is_stream or upstream.headers.get("content-type", "").startswith("text/event-stream"):
-            # Any proxy in front of the gateway must not buffer or cache the stream either.
+            # Any proxy in front of the gateway must not buffer or cache the stream either;
+            # whatever the service said about buffering, the gateway's word is the one sent.
+            headers = [(k, v) for k, v in headers if k.lower() != "x-accel-buffering"]
             headers.append(("x-accel-buffering", "no"))
             if "cache-control" not in upstream.headers:
                 headers.append(("cache-control", "no-cache"))
