@@ -60,7 +60,7 @@ from backbeat.spotify_fake.domain.catalogue import Catalogue, generate_catalogue
 from backbeat.spotify_fake.domain.listener import devices_for
 from backbeat.spotify_fake.domain.player import Play, Player
 from backbeat.spotify_fake.domain.script import ScriptedListener, ScriptStep
-from backbeat.watcher.workers.ownership import partition_count
+from backbeat.watcher.consumers.ownership import partition_count
 from bench.stack_sse_latency import set_up_users
 from tests.conftest import test_database_url
 from tests.e2e.full_stack import FullStack, full_stack

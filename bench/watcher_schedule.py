@@ -35,20 +35,20 @@ from backbeat.events.playback import Artist, Device, PlaybackEventKind, Track
 from backbeat.runtime.kafka import TopicSpec, ensure_topics
 from backbeat.runtime.testing import delete_run_topics, spotify_fake
 from backbeat.spotify import SpotifyClient, WebApiSettings
+from backbeat.watcher.adapters.clock import RealClock
+from backbeat.watcher.adapters.publisher import Publisher
+from backbeat.watcher.adapters.spotify_reader import SpotifyPlaybackReader
 from backbeat.watcher.domain.rate_budget import RateBudgets
 from backbeat.watcher.domain.schedule import PollIntervals
 from backbeat.watcher.domain.snapshot import PlaybackSnapshot, RecentPlay
 from backbeat.watcher.domain.timeline import Observation, WatchState
+from backbeat.watcher.service.scheduler import PollScheduler, SchedulerPolicy, WatchedUser
 from backbeat.watcher.testing import (
     StaticAccessTokens,
     connect_spotify_users,
     register_spotify_app,
 )
-from backbeat.watcher.workers.clock import RealClock
 from backbeat.watcher.workers.metrics import WatcherMetrics
-from backbeat.watcher.workers.publisher import Publisher
-from backbeat.watcher.workers.scheduler import PollScheduler, SchedulerPolicy, WatchedUser
-from backbeat.watcher.workers.spotify_reader import SpotifyPlaybackReader
 
 SCALE_USERS = int(os.environ.get("BENCH_WATCHER_USERS", "10000"))
 SCALE_SECONDS = float(os.environ.get("BENCH_WATCHER_SCALE_S", "60"))

@@ -15,6 +15,8 @@ from backbeat.spotify import SpotifyClient, WebApiSettings
 from backbeat.spotify_fake.app import create_app
 from backbeat.spotify_fake.config import FakeConfig
 from backbeat.spotify_fake.fake import FakeSpotify
+from backbeat.watcher.adapters.spotify_reader import PlaybackReader, SpotifyPlaybackReader
+from backbeat.watcher.service.access_tokens import AccessTokenSource
 from backbeat.watcher.settings import WatcherSettings
 from backbeat.watcher.testing import (
     SimulatedClock,
@@ -22,9 +24,7 @@ from backbeat.watcher.testing import (
     connect_spotify_users,
     register_spotify_app,
 )
-from backbeat.watcher.workers.access_tokens import AccessTokenSource
 from backbeat.watcher.workers.metrics import WatcherMetrics
-from backbeat.watcher.workers.spotify_reader import PlaybackReader, SpotifyPlaybackReader
 from backbeat.watcher.workers.watcher import Watcher
 
 

@@ -16,6 +16,7 @@ from backbeat.events.playback import PlaybackEventKind
 from backbeat.events.presence import StreamPresence, stream_presence_event
 from backbeat.runtime.kafka import create_producer
 from backbeat.spotify_fake.domain.script import ScriptStep
+from backbeat.watcher.adapters.spotify_reader import PlaybackReader
 from backbeat.watcher.domain.snapshot import PlaybackSnapshot, RecentPlay
 from backbeat.watcher.testing import (
     SimulatedClock,
@@ -24,7 +25,6 @@ from backbeat.watcher.testing import (
     publish_connections,
     read_playback_events,
 )
-from backbeat.watcher.workers.spotify_reader import PlaybackReader
 from backbeat.watcher.workers.watcher import Watcher
 from tests.watcher.integration.conftest import (
     SimulatedSpotify,

@@ -18,8 +18,8 @@ from backbeat.events.presence import (
     stream_presence_event,
 )
 from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
+from backbeat.watcher.consumers.presence import PresenceTail
 from backbeat.watcher.domain.attention import ViewerBoard
-from backbeat.watcher.workers.presence import PresenceTail
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import pytest
 
 from backbeat.authn.spotify_access import TokensTryLater
 from backbeat.spotify import TransientSpotifyError
+from backbeat.watcher.adapters.spotify_reader import PlaybackReader
 from backbeat.watcher.domain.snapshot import PlaybackSnapshot, RecentPlay
-from backbeat.watcher.workers.spotify_reader import PlaybackReader
 from tests.watcher.integration.conftest import SimulatedSpotify, watcher_settings
 from tests.watcher.integration.test_watcher_simulated_listeners import (
     MINUTE_MS,

@@ -15,6 +15,7 @@ import pytest
 
 from backbeat.events.playback import PlaybackEvent
 from backbeat.runtime.testing import ServiceProcess, free_port, spotify_fake
+from backbeat.watcher.store.state_store import restore_states
 from backbeat.watcher.testing import (
     StandInAuthAndTokens,
     at_ms,
@@ -24,7 +25,6 @@ from backbeat.watcher.testing import (
     read_playback_events,
     register_spotify_app,
 )
-from backbeat.watcher.workers.state_store import restore_states
 
 pytestmark = pytest.mark.integration
 

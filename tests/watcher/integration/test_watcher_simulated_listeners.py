@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from backbeat.events.playback import PlaybackEventKind
+from backbeat.watcher.adapters.spotify_reader import PlaybackReader
 from backbeat.watcher.domain.snapshot import PlaybackSnapshot, RecentPlay
 from backbeat.watcher.settings import WatcherSettings
 from backbeat.watcher.testing import (
@@ -19,7 +20,6 @@ from backbeat.watcher.testing import (
     publish_connections,
     read_playback_events,
 )
-from backbeat.watcher.workers.spotify_reader import PlaybackReader
 from backbeat.watcher.workers.watcher import Watcher
 from tests.watcher.integration.conftest import SimulatedSpotify, watcher_settings
 from tests.watcher.integration.reconstruction import reconstruct, sequences_are_gapless

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
+from backbeat.watcher.consumers.budget_share import (
+    OwnedBudgetShare,
+    RatePauseChannel,
+    RatePauseRecord,
+)
 from backbeat.watcher.domain.budget_share import (
     AppPause,
     owned_share,
@@ -13,11 +18,6 @@ from backbeat.watcher.domain.budget_share import (
     remaining_pause_s,
 )
 from backbeat.watcher.domain.rate_budget import RateBudget, RateBudgets
-from backbeat.watcher.workers.budget_share import (
-    OwnedBudgetShare,
-    RatePauseChannel,
-    RatePauseRecord,
-)
 from backbeat.watcher.workers.metrics import WatcherMetrics
 
 APP = "app-1"

@@ -28,7 +28,7 @@ from backbeat.events.cloudevents import from_kafka, to_kafka
 from backbeat.events.connections import ConnectionState, ConnectionStatus, connection_event
 from backbeat.events.playback import PlaybackEvent, PlaybackEventData
 from backbeat.runtime.kafka import TopicSpec, create_producer, ensure_topics
-from backbeat.watcher.workers.ownership import partition_count
+from backbeat.watcher.consumers.ownership import partition_count
 
 PLAYBACK_SCOPES = "user-read-playback-state user-read-currently-playing user-read-recently-played"
 REDIRECT_URI = "http://127.0.0.1:8000/api/spotify/callback"

@@ -1,1 +1,2 @@
-"""The watcher's moving parts: the scheduler loop, Kafka ownership, state and publishing."""
+"""The watcher's entrypoint: the Watcher, which composes the consumers, the poll loop, the
+adapters and the store into one running worker, and its metrics."""

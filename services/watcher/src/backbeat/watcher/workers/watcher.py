@@ -20,29 +20,29 @@ from backbeat.events.connections import ConnectionState
 from backbeat.events.presence import PRESENCE_PARTITIONS, PRESENCE_TOPIC_CONFIG
 from backbeat.runtime.kafka import TopicSpec, ensure_topics
 from backbeat.spotify import SpotifyClient, WebApiSettings
-from backbeat.watcher.domain.attention import ViewerBoard
-from backbeat.watcher.domain.rate_budget import RateBudgets
-from backbeat.watcher.domain.timeline import Observation, WatchState
-from backbeat.watcher.settings import WatcherSettings
-from backbeat.watcher.workers.access_tokens import AccessTokenSource
-from backbeat.watcher.workers.budget_share import OwnedBudgetShare, RatePauseChannel
-from backbeat.watcher.workers.clock import Clock, RealClock
-from backbeat.watcher.workers.metrics import WatcherMetrics
-from backbeat.watcher.workers.ownership import (
+from backbeat.watcher.adapters.clock import Clock, RealClock
+from backbeat.watcher.adapters.publisher import Publisher
+from backbeat.watcher.adapters.spotify_reader import PlaybackReader, SpotifyPlaybackReader
+from backbeat.watcher.consumers.budget_share import OwnedBudgetShare, RatePauseChannel
+from backbeat.watcher.consumers.ownership import (
     ConnectionOwnership,
     partition_count,
     pollable,
 )
-from backbeat.watcher.workers.presence import PresenceTail
-from backbeat.watcher.workers.publisher import Publisher
-from backbeat.watcher.workers.scheduler import (
+from backbeat.watcher.consumers.presence import PresenceTail
+from backbeat.watcher.domain.attention import ViewerBoard
+from backbeat.watcher.domain.rate_budget import RateBudgets
+from backbeat.watcher.domain.timeline import Observation, WatchState
+from backbeat.watcher.service.access_tokens import AccessTokenSource
+from backbeat.watcher.service.scheduler import (
     DEFAULT_APP,
     PollScheduler,
     SchedulerPolicy,
     WatchedUser,
 )
-from backbeat.watcher.workers.spotify_reader import PlaybackReader, SpotifyPlaybackReader
-from backbeat.watcher.workers.state_store import restore_states
+from backbeat.watcher.settings import WatcherSettings
+from backbeat.watcher.store.state_store import restore_states
+from backbeat.watcher.workers.metrics import WatcherMetrics
 
 log = logging.getLogger(__name__)
 

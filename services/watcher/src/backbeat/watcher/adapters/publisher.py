@@ -29,8 +29,8 @@ from backbeat.events.cloudevents import to_kafka
 from backbeat.events.playback import PlaybackEvent, playback_event
 from backbeat.runtime.kafka import create_producer, start_producer
 from backbeat.watcher.domain.timeline import Observation, WatchState
+from backbeat.watcher.store.state_store import encode_state
 from backbeat.watcher.workers.metrics import WatcherMetrics
-from backbeat.watcher.workers.state_store import encode_state
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,8 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS, create_producer, start_producer
+from backbeat.watcher.adapters.clock import Clock
+from backbeat.watcher.consumers.ownership import partition_count
 from backbeat.watcher.domain.budget_share import (
     AppPause,
     owned_share,
@@ -29,9 +31,7 @@ from backbeat.watcher.domain.budget_share import (
     remaining_pause_s,
 )
 from backbeat.watcher.domain.rate_budget import RateBudgets
-from backbeat.watcher.workers.clock import Clock
 from backbeat.watcher.workers.metrics import WatcherMetrics
-from backbeat.watcher.workers.ownership import partition_count
 
 log = logging.getLogger(__name__)
 

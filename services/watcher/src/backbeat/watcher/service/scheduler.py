@@ -40,6 +40,8 @@ from backbeat.spotify import (
     SpotifyError,
     TransientSpotifyError,
 )
+from backbeat.watcher.adapters.clock import Clock
+from backbeat.watcher.adapters.spotify_reader import PlaybackReader
 from backbeat.watcher.domain.attention import ViewerBoard
 from backbeat.watcher.domain.backoff import Backoff
 from backbeat.watcher.domain.breaker import OutageBreaker
@@ -54,10 +56,8 @@ from backbeat.watcher.domain.timeline import (
     observe,
 )
 from backbeat.watcher.domain.timers import TimerHeap
-from backbeat.watcher.workers.access_tokens import AccessTokenSource
-from backbeat.watcher.workers.clock import Clock
+from backbeat.watcher.service.access_tokens import AccessTokenSource
 from backbeat.watcher.workers.metrics import WatcherMetrics
-from backbeat.watcher.workers.spotify_reader import PlaybackReader
 
 log = logging.getLogger(__name__)
 
