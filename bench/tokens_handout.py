@@ -35,6 +35,7 @@ from backbeat.runtime.testing import (
     StaticJson,
     delete_run_topics,
     http_load,
+    http_load_into,
     percentile,
     spotify_fake,
 )
@@ -97,37 +98,17 @@ async def http_turn(
     into: Samples,
     headers: Mapping[str, str] | None = None,
 ) -> None:
-    """One turn of ``backbeat.runtime.testing.http_load``'s closed loop (the same small
-    keep-alive client), keeping every latency so that the turns add up to one distribution."""
-    target = httpx.URL(url)
-    host, port = target.host, target.port or 80
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    stop = time.monotonic() + seconds
-
-    async def worker(n: int) -> None:
-        reader, writer = await asyncio.open_connection(host, port)
-        i = n
-        try:
-            while time.monotonic() < stop:
-                request = f"GET {path_for(i)} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n"
-                started = time.perf_counter()
-                writer.write(request.encode())
-                status = int((await reader.readline()).split()[1])
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode("latin-1").partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                await reader.readexactly(length)
-                into.latencies.append(time.perf_counter() - started)
-                into.statuses[status] = into.statuses.get(status, 0) + 1
-                i += concurrency
-        finally:
-            writer.close()
-
-    started = time.monotonic()
-    await asyncio.gather(*(worker(n) for n in range(concurrency)))
-    into.elapsed_s += time.monotonic() - started
+    """One turn of ``backbeat.runtime.testing.http_load``'s closed loop, keeping every
+    latency so that the turns add up to one distribution."""
+    into.elapsed_s += await http_load_into(
+        url,
+        path_for,
+        into.latencies,
+        into.statuses,
+        headers=headers,
+        concurrency=concurrency,
+        seconds=seconds,
+    )
 
 
 def connect(fake: ServiceProcess, tokens: ServiceProcess, user_id: str) -> None:

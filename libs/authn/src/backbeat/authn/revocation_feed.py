@@ -21,7 +21,6 @@ from typing import Any
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from backbeat.authn.revocations import Revocation, RevocationList
@@ -32,6 +31,7 @@ from backbeat.runtime.kafka import (
     TopicSpec,
     ensure_topics,
     follow_reconnecting,
+    topic_partitions,
 )
 
 log = logging.getLogger(__name__)
@@ -126,20 +126,7 @@ class RevocationFeed:
         )
 
     async def _partitions(self) -> list[TopicPartition]:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, client_id=self.client_id, **KAFKA_CLIENT_OPTIONS
-        )
-        await admin.start()
-        try:
-            described = await admin.describe_topics([self.spec.name])
-        finally:
-            await admin.close()
-        return [
-            TopicPartition(self.spec.name, int(partition["partition"]))
-            for topic in described
-            if topic["topic"] == self.spec.name
-            for partition in topic["partitions"]
-        ]
+        return await topic_partitions(self.bootstrap, [self.spec.name], client_id=self.client_id)
 
     async def _follow(self) -> None:
         await ensure_topics(self.bootstrap, [self.spec])

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.protocol.offset import OffsetRequest
@@ -167,6 +167,27 @@ async def _not_yet_serving(
             if any(error_code != 0 for _, error_code, *_ in partitions):
                 not_serving.add(name)
     return not_serving
+
+
+async def topic_partitions(
+    bootstrap: str, topics: Sequence[str], *, client_id: str = "backbeat-partitions"
+) -> list[TopicPartition]:
+    """Every partition of ``topics`` as the cluster describes them now, in order: what a
+    reader that assigns itself whole topics (no consumer group) assigns."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id=client_id, **KAFKA_CLIENT_OPTIONS
+    )
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(topic["topic"], int(partition["partition"]))
+        for topic in described
+        if topic["topic"] in topics
+        for partition in sorted(topic["partitions"], key=lambda p: int(p["partition"]))
+    ]
 
 
 async def kafka_ping(bootstrap: str, timeout_s: float = 3.0) -> None:

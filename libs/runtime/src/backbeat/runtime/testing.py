@@ -259,25 +259,22 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-async def http_load(
+async def http_load_into(
     url: str,
     path_for: Callable[[int], str],
+    latencies: list[float],
+    statuses: dict[int, int],
     *,
     headers: Mapping[str, str] | None = None,
     concurrency: int = 50,
     seconds: float = 5.0,
-) -> LoadResult:
-    """Closed-loop HTTP/1.1 GET load over keep-alive connections, for benchmarks.
-
-    A deliberately small client (a request is a few bytes written and a response read by its
-    Content-Length), so that on a small machine the measurement is of the server, not of a
-    general-purpose client library. Bounded by ``seconds``; loopback targets only.
-    """
+) -> float:
+    """`http_load`'s closed loop, adding every latency (seconds) and status to the caller's
+    ``latencies`` and ``statuses`` (so that several turns add up to one distribution);
+    returns the seconds it ran."""
     target = httpx.URL(url)
     host, port = target.host, target.port or 80
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    samples: list[float] = []
-    statuses: dict[int, int] = {}
     stop = time.monotonic() + seconds
 
     async def worker(n: int) -> None:
@@ -295,7 +292,7 @@ async def http_load(
                     if name.lower() == "content-length":
                         length = int(value)
                 await reader.readexactly(length)
-                samples.append(time.perf_counter() - started)
+                latencies.append(time.perf_counter() - started)
                 statuses[status] = statuses.get(status, 0) + 1
                 i += concurrency
         finally:
@@ -303,7 +300,34 @@ async def http_load(
 
     started = time.monotonic()
     await asyncio.gather(*(worker(n) for n in range(concurrency)))
-    elapsed = time.monotonic() - started
+    return time.monotonic() - started
+
+
+async def http_load(
+    url: str,
+    path_for: Callable[[int], str],
+    *,
+    headers: Mapping[str, str] | None = None,
+    concurrency: int = 50,
+    seconds: float = 5.0,
+) -> LoadResult:
+    """Closed-loop HTTP/1.1 GET load over keep-alive connections, for benchmarks.
+
+    A deliberately small client (a request is a few bytes written and a response read by its
+    Content-Length), so that on a small machine the measurement is of the server, not of a
+    general-purpose client library. Bounded by ``seconds``; loopback targets only.
+    """
+    samples: list[float] = []
+    statuses: dict[int, int] = {}
+    elapsed = await http_load_into(
+        url,
+        path_for,
+        samples,
+        statuses,
+        headers=headers,
+        concurrency=concurrency,
+        seconds=seconds,
+    )
     return LoadResult(
         requests=len(samples),
         requests_per_s=len(samples) / elapsed,

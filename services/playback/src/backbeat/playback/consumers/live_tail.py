@@ -17,15 +17,14 @@ import contextlib
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter
 
 from backbeat.events.cloudevents import MalformedEvent
 from backbeat.events.users import deleted_user
 from backbeat.playback.live.frames import live_event_from_record
 from backbeat.playback.live.hub import LiveHub
-from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS
+from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS, topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +41,6 @@ class LiveTailMetrics:
             self.events.labels(outcome)
 
 
-async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    """Every partition of ``topics`` as the cluster describes them now."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="backbeat-playback-live", **KAFKA_CLIENT_OPTIONS
-    )
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return [
-        TopicPartition(topic["topic"], partition["partition"])
-        for topic in described
-        if topic["topic"] in topics
-        for partition in sorted(topic["partitions"], key=lambda p: int(p["partition"]))
-    ]
-
-
 class LiveTail:
     """Reads the topics from their ends into ``hub`` until stopped."""
 
@@ -74,6 +55,7 @@ class LiveTail:
         client_id: str = "backbeat-playback-live",
     ) -> None:
         self.bootstrap = bootstrap
+        self.client_id = client_id
         self.events_topic = events_topic
         self.users_topic = users_topic
         self.hub = hub
@@ -95,7 +77,9 @@ class LiveTail:
     async def start(self) -> None:
         """Assign every partition and fix the start positions at the current ends: an event
         published after ``start`` returns reaches the hub."""
-        partitions = await topic_partitions(self.bootstrap, [self.events_topic, self.users_topic])
+        partitions = await topic_partitions(
+            self.bootstrap, [self.events_topic, self.users_topic], client_id=self.client_id
+        )
         if not any(partition.topic == self.events_topic for partition in partitions):
             raise RuntimeError(f"topic {self.events_topic} has no partitions")
         await self.consumer.start()

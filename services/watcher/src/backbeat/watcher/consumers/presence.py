@@ -15,12 +15,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from backbeat.events.cloudevents import MalformedEvent
 from backbeat.events.presence import presence_from_record
-from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS
+from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS, topic_partitions
 from backbeat.watcher.domain.attention import PresenceReport, ViewerBoard
 
 log = logging.getLogger(__name__)
@@ -59,20 +58,7 @@ class PresenceTail:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, client_id=self._client_id, **KAFKA_CLIENT_OPTIONS
-        )
-        await admin.start()
-        try:
-            described = await admin.describe_topics([self.topic])
-        finally:
-            await admin.close()
-        partitions = [
-            TopicPartition(self.topic, int(partition["partition"]))
-            for topic in described
-            if topic["topic"] == self.topic
-            for partition in topic["partitions"]
-        ]
+        partitions = await topic_partitions(self.bootstrap, [self.topic], client_id=self._client_id)
         if not partitions:
             raise RuntimeError(f"topic {self.topic} has no partitions")
         await self.consumer.start()
