@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +21,39 @@ class MalformedEvent(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RecordPosition(Protocol):
+    """Where a Kafka record stands (aiokafka's ConsumerRecord is one)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+def log_unreadable(
+    logger: logging.Logger,
+    message: str,
+    error: MalformedEvent,
+    record: RecordPosition,
+    *,
+    level: int = logging.WARNING,
+) -> None:
+    """The one line for a record a reader passes over: why it could not be read and where it
+    stands, never what it holds (it may carry a user's data)."""
+    logger.log(
+        level,
+        message,
+        extra={
+            "reason": error.reason,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+        },
+    )
 
 
 class CloudEvent(BaseModel, Generic[DataT]):

@@ -3,11 +3,9 @@ and routes into one FastAPI app."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -27,6 +25,7 @@ from backbeat.authn import TokenVerifier, install_verifier
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import TopicSpec
+from backbeat.runtime.lifecycle import Lifecycle
 from backbeat.runtime.outbox import OutboxPublisher
 
 log = logging.getLogger(__name__)
@@ -103,31 +102,19 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         db, keyring=keyring, issuer=settings.issuer, ttl_s=settings.service_token_ttl_s
     )
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The first start of an empty database makes the first key; later starts load them.
-        await keyring.rotate_if_due()
-        background = [
-            asyncio.create_task(keyring.maintain(settings.key_reload_interval_s), name="keys")
-        ]
-        if settings.outbox_relay_enabled:
-            background.append(asyncio.create_task(outbox.run(), name="outbox-relay"))
-        try:
-            yield
-        finally:
-            for task in background:
-                task.cancel()
-            for task in background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await db.dispose()
-
+    life = Lifecycle()
     app = create_service_app(
         service="auth",
         title="Backbeat auth",
-        lifespan=lifespan,
+        lifespan=life.lifespan,
         readiness={"database": db.ping},
     )
+    life.closes(db.dispose)
+    # The first start of an empty database makes the first key; later starts load them.
+    life.starts(keyring.rotate_if_due)
+    life.runs("keys", partial(keyring.maintain, settings.key_reload_interval_s))
+    if settings.outbox_relay_enabled:
+        life.runs("outbox-relay", outbox.run)
     app.state.settings = settings
     app.state.db = db
     app.state.keyring = keyring

@@ -4,7 +4,8 @@ forwarder, public API document and web UI into one FastAPI app."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
+from functools import partial
 
 import httpx
 from fastapi import FastAPI
@@ -20,6 +21,7 @@ from backbeat.gateway.domain.routes import Upstream
 from backbeat.gateway.service.edge import Edge, EdgePolicy
 from backbeat.gateway.settings import GatewaySettings
 from backbeat.runtime.http import REQUEST_ID_HEADER, create_service_app, metrics_listener
+from backbeat.runtime.lifecycle import Lifecycle
 
 
 def create_app(
@@ -63,29 +65,11 @@ def create_app(
     async def revocations_current() -> None:
         revocation_feed.check_current()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await revocation_feed.start(wait_s=settings.revocations_wait_s)
-        try:
-            async with AsyncExitStack() as metrics:
-                if settings.metrics_port is not None:
-                    app.state.metrics_port = await metrics.enter_async_context(
-                        metrics_listener(
-                            app.state.metrics_registry,
-                            settings.metrics_host,
-                            settings.metrics_port,
-                        )
-                    )
-                yield
-        finally:
-            await revocation_feed.stop()
-            await forwarder.aclose()
-            await keys.aclose()
-
+    life = Lifecycle()
     app = create_service_app(
         service="gateway",
         title="Backbeat gateway",
-        lifespan=lifespan,
+        lifespan=life.lifespan,
         readiness={"auth_keys": auth_keys_loaded, "revocations": revocations_current},
         # The public port: metrics go on a port of their own (settings.metrics_port).
         metrics_route=False,
@@ -95,6 +79,24 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    # Stopped in the reverse of this order.
+    life.closes(keys.aclose)
+    life.closes(forwarder.aclose)
+    life.starts(
+        partial(revocation_feed.start, wait_s=settings.revocations_wait_s), revocation_feed.stop
+    )
+    if settings.metrics_port is not None:
+        metrics_port = settings.metrics_port
+
+        @asynccontextmanager
+        async def serving_metrics() -> AsyncIterator[None]:
+            async with metrics_listener(
+                app.state.metrics_registry, settings.metrics_host, metrics_port
+            ) as port:
+                app.state.metrics_port = port
+                yield
+
+        life.enters(serving_metrics)
     edge = Edge(
         EdgePolicy(
             verifier=verifier,

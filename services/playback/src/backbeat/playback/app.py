@@ -3,7 +3,6 @@ player control, wired once."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -30,6 +29,7 @@ from backbeat.playback.store.retention import ProcessedEventsPruner
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import TopicSpec, ensure_topics, kafka_ping
+from backbeat.runtime.lifecycle import Lifecycle
 from backbeat.spotify.client import SpotifyClient
 from backbeat.spotify.settings import WebApiSettings
 
@@ -97,72 +97,7 @@ def create_app(
         else None
     )
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        consumers: PlaybackConsumers | None = None
-        tail: LiveTail | None = None
-        pruner: ProcessedEventsPruner | None = None
-        try:
-            await ensure_topics(settings.kafka_bootstrap, topic_specs(settings))
-            if presence is not None:
-                await ensure_topics(
-                    settings.kafka_bootstrap,
-                    [
-                        TopicSpec(
-                            settings.presence_topic,
-                            partitions=PRESENCE_PARTITIONS,
-                            compacted=True,
-                            config=PRESENCE_TOPIC_CONFIG,
-                        )
-                    ],
-                )
-                await presence.start()
-            await revocation_feed.start(wait_s=settings.revocations_wait_s)
-            if hub is not None:
-                tail = LiveTail(
-                    settings.kafka_bootstrap,
-                    events_topic=settings.events_topic,
-                    users_topic=settings.users_topic,
-                    hub=hub,
-                    metrics=LiveTailMetrics(app.state.metrics_registry),
-                )
-                await tail.start()
-
-                async def tail_running() -> None:
-                    assert tail is not None
-                    tail.check_running()
-
-                app.state.readiness["live_tail"] = tail_running
-            if settings.consume:
-                metrics = ConsumerMetrics(app.state.metrics_registry)
-                consumers = PlaybackConsumers(settings, database, metrics)
-                await consumers.start()
-                pruner = ProcessedEventsPruner(
-                    database,
-                    retention=timedelta(hours=settings.processed_events_retention_h),
-                    interval=timedelta(seconds=settings.processed_events_prune_interval_s),
-                )
-                pruner.start()
-            app.state.consumers = consumers
-            yield
-        finally:
-            async with contextlib.AsyncExitStack() as cleanup:
-                # Registered in reverse: the database goes last, after the consumers stopped.
-                cleanup.push_async_callback(database.dispose)
-                cleanup.push_async_callback(jwks.aclose)
-                cleanup.push_async_callback(service_tokens.aclose)
-                cleanup.push_async_callback(spotify.aclose)
-                cleanup.push_async_callback(revocation_feed.stop)
-                if own_tokens_http:
-                    cleanup.push_async_callback(tokens_http.aclose)
-                if tail is not None:
-                    cleanup.push_async_callback(tail.stop)
-                if presence is not None and presence.started:
-                    cleanup.push_async_callback(presence.stop)
-                if consumers is not None:
-                    cleanup.push_async_callback(consumers.stop)
-                if pruner is not None:
-                    cleanup.push_async_callback(pruner.stop)
+    life = Lifecycle()
 
     async def revocations_current() -> None:
         revocation_feed.check_current()
@@ -170,13 +105,81 @@ def create_app(
     app = create_service_app(
         service="playback",
         title="Backbeat playback",
-        lifespan=lifespan,
+        lifespan=life.lifespan,
         readiness={
             "database": database.ping,
             "kafka": partial(kafka_ping, settings.kafka_bootstrap),
             "revocations": revocations_current,
         },
     )
+    # Stopped in the reverse of this order: the database last, after the consumers.
+    life.closes(database.dispose)
+    life.closes(jwks.aclose)
+    life.closes(service_tokens.aclose)
+    life.closes(spotify.aclose)
+    if own_tokens_http:
+        life.closes(tokens_http.aclose)
+    life.starts(partial(ensure_topics, settings.kafka_bootstrap, topic_specs(settings)))
+    if presence is not None:
+        presence_topic = TopicSpec(
+            settings.presence_topic,
+            partitions=PRESENCE_PARTITIONS,
+            compacted=True,
+            config=PRESENCE_TOPIC_CONFIG,
+        )
+        life.starts(partial(ensure_topics, settings.kafka_bootstrap, [presence_topic]))
+        life.starts(presence.start, presence.stop)
+    life.starts(
+        partial(revocation_feed.start, wait_s=settings.revocations_wait_s), revocation_feed.stop
+    )
+    if hub is not None:
+        live_hub = hub
+
+        @asynccontextmanager
+        async def tailing() -> AsyncIterator[None]:
+            # Built here: its Kafka consumer wants the running event loop.
+            tail = LiveTail(
+                settings.kafka_bootstrap,
+                events_topic=settings.events_topic,
+                users_topic=settings.users_topic,
+                hub=live_hub,
+                metrics=LiveTailMetrics(app.state.metrics_registry),
+            )
+            await tail.start()
+
+            async def tail_running() -> None:
+                tail.check_running()
+
+            app.state.readiness["live_tail"] = tail_running
+            try:
+                yield
+            finally:
+                await tail.stop()
+
+        life.enters(tailing)
+    app.state.consumers = None
+    if settings.consume:
+
+        @asynccontextmanager
+        async def consuming() -> AsyncIterator[None]:
+            consumers = PlaybackConsumers(
+                settings, database, ConsumerMetrics(app.state.metrics_registry)
+            )
+            await consumers.start()
+            app.state.consumers = consumers
+            try:
+                yield
+            finally:
+                await consumers.stop()
+
+        life.enters(consuming)
+        pruner = ProcessedEventsPruner(
+            database,
+            retention=timedelta(hours=settings.processed_events_retention_h),
+            interval=timedelta(seconds=settings.processed_events_prune_interval_s),
+        )
+        life.starts(pruner.start, pruner.stop)
+
     app.state.settings = settings
     app.state.database = database
     app.state.live_hub = hub

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 
 import httpx
 from fastapi import FastAPI
@@ -18,6 +15,7 @@ from backbeat.authn.verifier import TokenVerifier
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import TopicSpec, kafka_ping
+from backbeat.runtime.lifecycle import Lifecycle
 from backbeat.runtime.outbox import OutboxPublisher
 from backbeat.spotify.accounts import SpotifyAccounts
 from backbeat.spotify.client import SpotifyClient, create_http_client
@@ -30,6 +28,11 @@ from backbeat.tokens.service.connect import ConnectFlow
 from backbeat.tokens.service.handout import AccessTokenDispenser
 from backbeat.tokens.settings import TokensSettings
 from backbeat.tokens.store.tables import outbox
+
+
+def freeze_what_lives() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 def spotify_settings(settings: TokensSettings) -> SpotifySettings:
@@ -66,6 +69,33 @@ def create_app(
         cooldown=timedelta(seconds=settings.refresh_cooldown_s),
     )
 
+    revocation_feed = settings.revocation_feed(
+        settings.kafka_bootstrap, client_id="backbeat-tokens-revocations"
+    )
+    life = Lifecycle()
+
+    async def kafka_ready() -> None:
+        await kafka_ping(settings.kafka_bootstrap)
+
+    async def revocations_current() -> None:
+        revocation_feed.check_current()
+
+    app = create_service_app(
+        service="tokens",
+        title="Backbeat tokens",
+        lifespan=life.lifespan,
+        readiness={
+            "database": database.ping,
+            "kafka": kafka_ready,
+            "revocations": revocations_current,
+        },
+    )
+    # Closed last, in the reverse of this order.
+    life.closes(database.dispose)
+    life.closes(jwks.aclose)
+    if spotify_http is None:
+        life.closes(http.aclose)
+
     outbox_publisher = OutboxPublisher(
         database,
         outbox,
@@ -79,10 +109,7 @@ def create_app(
             )
         ],
     )
-
-    revocation_feed = settings.revocation_feed(
-        settings.kafka_bootstrap, client_id="backbeat-tokens-revocations"
-    )
+    life.runs("tokens-outbox-relay", outbox_publisher.run)
 
     def erased(user_id: str) -> None:
         # The tombstone leaves now, not at the relay's next look; the token this instance
@@ -90,55 +117,24 @@ def create_app(
         outbox_publisher.notify()
         app.state.dispenser.forget(user_id)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        relay = asyncio.create_task(outbox_publisher.run(), name="tokens-outbox-relay")
-        deletions = UserDeletionsConsumer(
-            database,
-            bootstrap=settings.kafka_bootstrap,
-            users_topic=TopicSpec(settings.users_topic, partitions=settings.users_partitions),
-            group_id=settings.erasure_consumer_group,
-            connections_topic=settings.connections_topic,
-            on_erased=erased,
-        )
-        deletions.start()
-        app.state.user_deletions = deletions
-        await revocation_feed.start(wait_s=settings.revocations_wait_s)
-        # What is alive once the service has started (modules, the app, pools, clients)
-        # lives as long as the process: frozen, the collector stops walking it again in
-        # every full collection, pauses that showed in the hand-out's slowest percentile.
-        gc.collect()
-        gc.freeze()
-        try:
-            yield
-        finally:
-            gc.unfreeze()
-            await revocation_feed.stop()
-            await deletions.stop()
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
-            if spotify_http is None:
-                await http.aclose()
-            await jwks.aclose()
-            await database.dispose()
-
-    async def kafka_ready() -> None:
-        await kafka_ping(settings.kafka_bootstrap)
-
-    async def revocations_current() -> None:
-        revocation_feed.check_current()
-
-    app = create_service_app(
-        service="tokens",
-        title="Backbeat tokens",
-        lifespan=lifespan,
-        readiness={
-            "database": database.ping,
-            "kafka": kafka_ready,
-            "revocations": revocations_current,
-        },
+    deletions = UserDeletionsConsumer(
+        database,
+        bootstrap=settings.kafka_bootstrap,
+        users_topic=TopicSpec(settings.users_topic, partitions=settings.users_partitions),
+        group_id=settings.erasure_consumer_group,
+        connections_topic=settings.connections_topic,
+        on_erased=erased,
     )
+    life.starts(deletions.start, deletions.stop)
+    app.state.user_deletions = deletions
+    life.starts(
+        partial(revocation_feed.start, wait_s=settings.revocations_wait_s), revocation_feed.stop
+    )
+    # What is alive once the service has started (modules, the app, pools, clients) lives as
+    # long as the process: frozen, the collector stops walking it again in every full
+    # collection, pauses that showed in the hand-out's slowest percentile.
+    life.starts(freeze_what_lives, gc.unfreeze)
+
     app.state.settings = settings
     app.state.database = database
     app.state.dispenser = AccessTokenDispenser(

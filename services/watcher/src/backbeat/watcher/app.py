@@ -1,15 +1,22 @@
-"""Wires the watcher service: the HTTP side (health, readiness, metrics) and the watcher
-running in its lifespan."""
+"""Wires the watcher service: the HTTP side (health, readiness, metrics), the clients the
+watcher reaches out with, and the watcher running in its lifespan."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
+from backbeat.authn.service_tokens import ServiceTokenAuth, ServiceTokenClient
+from backbeat.authn.spotify_access import SpotifyAccessTokens
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import kafka_ping
+from backbeat.runtime.lifecycle import Lifecycle
+from backbeat.spotify import SpotifyClient, WebApiSettings
+from backbeat.watcher.adapters.clock import RealClock
+from backbeat.watcher.adapters.spotify_reader import SpotifyPlaybackReader
 from backbeat.watcher.settings import WatcherSettings
 from backbeat.watcher.workers.metrics import WatcherMetrics
 from backbeat.watcher.workers.watcher import Watcher
@@ -17,23 +24,13 @@ from backbeat.watcher.workers.watcher import Watcher
 
 def create_app(settings: WatcherSettings | None = None) -> FastAPI:
     settings = settings or WatcherSettings()
-    watcher: Watcher | None = None
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        nonlocal watcher
-        watcher = Watcher(settings, metrics=WatcherMetrics(app.state.metrics_registry))
-        app.state.watcher = watcher
-        await watcher.start()
-        try:
-            yield
-        finally:
-            await watcher.stop()
+    life = Lifecycle()
 
     async def kafka_ready() -> None:
         await kafka_ping(settings.kafka_bootstrap)
 
     async def scheduler_ready() -> None:
+        watcher: Watcher | None = getattr(app.state, "watcher", None)
         if watcher is None:
             raise RuntimeError("not started")
         await watcher.check_ready()
@@ -41,8 +38,54 @@ def create_app(settings: WatcherSettings | None = None) -> FastAPI:
     app = create_service_app(
         service="watcher",
         title="Backbeat watcher",
-        lifespan=lifespan,
+        lifespan=life.lifespan,
         readiness={"kafka": kafka_ready, "scheduler": scheduler_ready},
     )
     app.state.settings = settings
+    clock = RealClock()
+    # The watcher reads the Web API with users' own tokens; the app's credentials stay with
+    # the tokens service.
+    spotify = SpotifyClient(
+        WebApiSettings(
+            api_base_url=settings.spotify_api_url,
+            timeout_s=settings.spotify_timeout_s,
+            max_connections=settings.max_in_flight,
+        )
+    )
+    life.closes(spotify.aclose)
+    service_tokens = ServiceTokenClient(
+        settings.auth_token_url,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret.get_secret_value(),
+        audience=settings.tokens_audience,
+        scopes=[settings.tokens_scope],
+    )
+    life.closes(service_tokens.aclose)
+    tokens_http = httpx.AsyncClient(
+        auth=ServiceTokenAuth(service_tokens),
+        timeout=httpx.Timeout(5.0),
+        limits=httpx.Limits(max_connections=settings.max_in_flight),
+    )
+    life.closes(tokens_http.aclose)
+
+    @asynccontextmanager
+    async def watching() -> AsyncIterator[None]:
+        # Built here: its Kafka clients want the running event loop.
+        watcher = Watcher(
+            settings,
+            clock=clock,
+            reader=SpotifyPlaybackReader(spotify, clock.wall_ms),
+            tokens=SpotifyAccessTokens(
+                settings.tokens_url, tokens_http, cache_margin_s=settings.access_token_margin_s
+            ),
+            metrics=WatcherMetrics(app.state.metrics_registry),
+        )
+        await watcher.start()
+        app.state.watcher = watcher
+        try:
+            yield
+        finally:
+            await watcher.stop()
+
+    life.enters(watching)
     return app

@@ -12,19 +12,17 @@ the instance restarts (partition counts are configuration and change only with a
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter
 
-from backbeat.events.cloudevents import MalformedEvent
+from backbeat.events.cloudevents import MalformedEvent, log_unreadable
 from backbeat.events.users import deleted_user
 from backbeat.playback.live.frames import live_event_from_record
 from backbeat.playback.live.hub import LiveHub
-from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS, topic_partitions
+from backbeat.runtime.tail import Batch, TopicTail
 
 log = logging.getLogger(__name__)
 
@@ -54,75 +52,43 @@ class LiveTail:
         metrics: LiveTailMetrics,
         client_id: str = "backbeat-playback-live",
     ) -> None:
-        self.bootstrap = bootstrap
-        self.client_id = client_id
         self.events_topic = events_topic
-        self.users_topic = users_topic
         self.hub = hub
         self.metrics = metrics
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+        self._tail = TopicTail(
+            bootstrap,
+            [events_topic, users_topic],
+            handle=self._take,
+            start_at="end",
+            name="playback-live-tail",
             client_id=client_id,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
             # The watcher publishes in transactions: an aborted one's events never happened.
-            isolation_level="read_committed",
-            # An idle fetch returns after this long; a record is returned as soon as it exists.
+            read_committed=True,
             fetch_max_wait_ms=200,
-            **KAFKA_CLIENT_OPTIONS,
+            max_records=2_000,
         )
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Assign every partition and fix the start positions at the current ends: an event
-        published after ``start`` returns reaches the hub."""
-        partitions = await topic_partitions(
-            self.bootstrap, [self.events_topic, self.users_topic], client_id=self.client_id
-        )
-        if not any(partition.topic == self.events_topic for partition in partitions):
-            raise RuntimeError(f"topic {self.events_topic} has no partitions")
-        await self.consumer.start()
-        try:
-            self.consumer.assign(partitions)
-            await self.consumer.seek_to_end(*partitions)
-            # seek_to_end is lazy: asking for each position resolves it now, not at the first
-            # fetch, which could be after events that a just-connected client waits for.
-            for partition in partitions:
-                await self.consumer.position(partition)
-        except BaseException:
-            await self.consumer.stop()
-            raise
-        self._task = asyncio.create_task(self._run(), name="playback-live-tail")
-        self._task.add_done_callback(self._on_done)
-
-    @staticmethod
-    def _on_done(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("the live tail stopped; live streams get no events", exc_info=error)
+        """Fix the start positions at the current ends: an event published after ``start``
+        returns reaches the hub."""
+        await self._tail.start()
 
     def check_running(self) -> None:
         """Readiness: raise when the tail has stopped reading."""
-        if self._task is None or self._task.done():
+        if not self._tail.running():
             raise RuntimeError("the live tail is not running")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.consumer.stop()
+        await self._tail.stop()
 
-    async def _run(self) -> None:
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=1_000, max_records=2_000)
-            for partition, records in batches.items():
-                if partition.topic == self.events_topic:
-                    for record in records:
-                        self._fan_out(record)
-                else:
-                    for record in records:
-                        self._erase(record)
+    def _take(self, batch: Batch) -> None:
+        for partition, records in batch.items():
+            if partition.topic == self.events_topic:
+                for record in records:
+                    self._fan_out(record)
+            else:
+                for record in records:
+                    self._erase(record)
 
     def _fan_out(self, record: ConsumerRecord[Any, Any]) -> None:
         try:
@@ -141,13 +107,8 @@ class LiveTail:
         try:
             deleted = deleted_user(record.key, record.value, record.headers)
         except MalformedEvent as exc:
-            log.warning(
-                "unreadable user lifecycle record skipped by the live tail",
-                extra={
-                    "reason": exc.reason,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                },
+            log_unreadable(
+                log, "unreadable user lifecycle record skipped by the live tail", exc, record
             )
             return
         if deleted is None:

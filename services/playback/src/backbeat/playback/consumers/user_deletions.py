@@ -15,7 +15,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 
-from backbeat.events.cloudevents import MalformedEvent
+from backbeat.events.cloudevents import MalformedEvent, log_unreadable
 from backbeat.events.users import deleted_user
 from backbeat.playback.consumers.metrics import ConsumerMetrics
 from backbeat.playback.consumers.retry import RetryPolicy, with_store_retries
@@ -37,14 +37,12 @@ class UserDeletionsConsumer:
             deleted = deleted_user(record.key, record.value, record.headers)
         except MalformedEvent as exc:
             self.metrics.unreadable_user_events.inc()
-            log.error(
+            log_unreadable(
+                log,
                 "unreadable user lifecycle record passed over",
-                extra={
-                    "reason": exc.reason,
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                },
+                exc,
+                record,
+                level=logging.ERROR,
             )
             return
         if deleted is None:

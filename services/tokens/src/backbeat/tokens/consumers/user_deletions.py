@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy.exc import DBAPIError
 
-from backbeat.events.cloudevents import MalformedEvent
+from backbeat.events.cloudevents import MalformedEvent, log_unreadable
 from backbeat.events.users import deleted_user
 from backbeat.runtime.database import Database
 from backbeat.runtime.kafka import (
@@ -102,14 +102,12 @@ class UserDeletionsConsumer:
         try:
             deleted = deleted_user(record.key, record.value, record.headers)
         except MalformedEvent as exc:
-            log.error(
+            log_unreadable(
+                log,
                 "unreadable user lifecycle record passed over",
-                extra={
-                    "reason": exc.reason,
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                },
+                exc,
+                record,
+                level=logging.ERROR,
             )
             return
         if deleted is None:

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
-from backbeat.events.cloudevents import MalformedEvent, from_kafka
+from backbeat.events.cloudevents import MalformedEvent, from_kafka, log_unreadable
 from backbeat.events.connections import ConnectionState, ConnectionStatus
 from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS
 
@@ -126,10 +126,7 @@ class ConnectionOwnership:
         try:
             event = from_kafka(record.key, record.value, record.headers, ConnectionState)
         except MalformedEvent as bad:
-            log.error(
-                "unreadable connection record",
-                extra={"partition": partition, "offset": record.offset, "reason": bad.reason},
-            )
+            log_unreadable(log, "unreadable connection record", bad, record, level=logging.ERROR)
             return
         self._on_connection(partition, user_id, event.data)
 

@@ -9,17 +9,15 @@ lately, so a restarted watcher knows at once who is being viewed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
-from backbeat.events.cloudevents import MalformedEvent
+from backbeat.events.cloudevents import MalformedEvent, log_unreadable
 from backbeat.events.presence import presence_from_record
-from backbeat.runtime.kafka import KAFKA_CLIENT_OPTIONS, topic_partitions
+from backbeat.runtime.tail import Batch, TopicTail
 from backbeat.watcher.domain.attention import PresenceReport, ViewerBoard
 
 log = logging.getLogger(__name__)
@@ -39,66 +37,42 @@ class PresenceTail:
         opened: Callable[[str], None],
         client_id: str = "backbeat-watcher-presence",
     ) -> None:
-        self.bootstrap = bootstrap
         self.topic = topic
         self.board = board
         self._wall_ms = wall_ms
         self._opened = opened
-        self._client_id = client_id
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+        self._tail = TopicTail(
+            bootstrap,
+            [topic],
+            handle=self._take_batch,
+            start_at="beginning",
+            name="watcher-presence",
             client_id=client_id,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            # A new record is handed over as soon as it exists; an idle fetch returns after this.
-            fetch_max_wait_ms=100,
-            **KAFKA_CLIENT_OPTIONS,
         )
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        partitions = await topic_partitions(self.bootstrap, [self.topic], client_id=self._client_id)
-        if not partitions:
-            raise RuntimeError(f"topic {self.topic} has no partitions")
-        await self.consumer.start()
-        try:
-            self.consumer.assign(partitions)
-            await self.consumer.seek_to_beginning(*partitions)
-        except BaseException:
-            await self.consumer.stop()
-            raise
-        self._task = asyncio.create_task(self._run(), name="watcher-presence")
+        await self._tail.start()
 
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._tail.running()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.consumer.stop()
+        await self._tail.stop()
 
-    async def _run(self) -> None:
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=1_000, max_records=1_000)
-            now_ms = self._wall_ms()
-            for records in batches.values():
-                for record in records:
-                    self._take(record, now_ms)
-            # Entries of an instance that stopped refreshing them (it crashed) fade out here;
-            # their users are simply polled at the unviewed intervals from their next poll on.
-            self.board.expire(now_ms)
+    def _take_batch(self, batch: Batch) -> None:
+        now_ms = self._wall_ms()
+        for records in batch.values():
+            for record in records:
+                self._take(record, now_ms)
+        # Entries of an instance that stopped refreshing them (it crashed) fade out here;
+        # their users are simply polled at the unviewed intervals from their next poll on.
+        self.board.expire(now_ms)
 
     def _take(self, record: ConsumerRecord[Any, Any], now_ms: int) -> None:
         try:
             presence = presence_from_record(record.key, record.value, record.headers)
         except MalformedEvent as exc:
-            log.warning(
-                "unreadable presence record skipped",
-                extra={"reason": exc.reason, "partition": record.partition},
-            )
+            log_unreadable(log, "unreadable presence record skipped", exc, record)
             return
         report = PresenceReport(
             user_id=presence.user_id,

@@ -1,7 +1,8 @@
 """The running watcher: Kafka ownership, the poll scheduler and the publisher wired together.
 
-The collaborators that reach outside (the clock, the Spotify reader, the access-token
-source) can be handed in; by default they are the real ones built from the settings.
+The collaborators that reach outside over HTTP (the Spotify reader, the access-token source)
+are handed in, built and closed by the service's composition (``backbeat.watcher.app``); the
+Kafka clients are the watcher's own, started and stopped with it.
 """
 
 from __future__ import annotations
@@ -12,17 +13,12 @@ import logging
 import random
 from datetime import datetime
 
-import httpx
-
-from backbeat.authn.service_tokens import ServiceTokenAuth, ServiceTokenClient
-from backbeat.authn.spotify_access import SpotifyAccessTokens
 from backbeat.events.connections import ConnectionState
 from backbeat.events.presence import PRESENCE_PARTITIONS, PRESENCE_TOPIC_CONFIG
 from backbeat.runtime.kafka import TopicSpec, ensure_topics
-from backbeat.spotify import SpotifyClient, WebApiSettings
 from backbeat.watcher.adapters.clock import Clock, RealClock
 from backbeat.watcher.adapters.publisher import Publisher
-from backbeat.watcher.adapters.spotify_reader import PlaybackReader, SpotifyPlaybackReader
+from backbeat.watcher.adapters.spotify_reader import PlaybackReader
 from backbeat.watcher.consumers.budget_share import OwnedBudgetShare, RatePauseChannel
 from backbeat.watcher.consumers.ownership import (
     ConnectionOwnership,
@@ -60,45 +56,15 @@ class Watcher:
         self,
         settings: WatcherSettings,
         *,
+        reader: PlaybackReader,
+        tokens: AccessTokenSource,
         clock: Clock | None = None,
-        reader: PlaybackReader | None = None,
-        tokens: AccessTokenSource | None = None,
         metrics: WatcherMetrics | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or RealClock()
         self.metrics = metrics or WatcherMetrics()
-        self._closers: list[httpx.AsyncClient | SpotifyClient | ServiceTokenClient] = []
-        if reader is None:
-            spotify = SpotifyClient(
-                WebApiSettings(
-                    # The watcher reads the Web API with users' own tokens; the app's
-                    # credentials stay with the tokens service.
-                    api_base_url=settings.spotify_api_url,
-                    timeout_s=settings.spotify_timeout_s,
-                    max_connections=settings.max_in_flight,
-                )
-            )
-            self._closers.append(spotify)
-            reader = SpotifyPlaybackReader(spotify, self.clock.wall_ms)
-        if tokens is None:
-            service_tokens = ServiceTokenClient(
-                settings.auth_token_url,
-                client_id=settings.client_id,
-                client_secret=settings.client_secret.get_secret_value(),
-                audience=settings.tokens_audience,
-                scopes=[settings.tokens_scope],
-            )
-            http = httpx.AsyncClient(
-                auth=ServiceTokenAuth(service_tokens),
-                timeout=httpx.Timeout(5.0),
-                limits=httpx.Limits(max_connections=settings.max_in_flight),
-            )
-            self._closers += [http, service_tokens]
-            tokens = SpotifyAccessTokens(
-                settings.tokens_url, http, cache_margin_s=settings.access_token_margin_s
-            )
         # Who has a live stream open: those users are polled fast (see the schedule).
         self.viewers = ViewerBoard()
         self.publisher = Publisher(
@@ -223,8 +189,6 @@ class Watcher:
         await self.ownership.stop()
         await self.rate_pauses.stop()
         await self.presence.stop()
-        for closer in self._closers:
-            await closer.aclose()
 
     def running(self) -> bool:
         return bool(self._tasks) and not any(task.done() for task in self._tasks)
