@@ -94,3 +94,29 @@ async def test_a_background_task_runs_while_serving_and_is_cancelled_on_stop() -
         assert not cancelled.is_set()
     assert cancelled.is_set()
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "relay"]
+
+
+async def test_a_part_built_at_start_is_started_handed_over_and_stopped() -> None:
+    log: list[str] = []
+
+    class Tail:
+        def __init__(self) -> None:
+            # Built while the service starts, inside the running event loop.
+            asyncio.get_running_loop()
+            log.append("built")
+
+        async def start(self) -> None:
+            log.append("started")
+
+        async def stop(self) -> None:
+            log.append("stopped")
+
+    kept: list[Tail] = []
+    life = Lifecycle()
+    life.closes(recorder(log, "close database"))
+    life.builds(Tail, started=kept.append)
+    assert log == []
+    async with life.lifespan():
+        assert log == ["built", "started"]
+        assert len(kept) == 1
+    assert log == ["built", "started", "stopped", "close database"]

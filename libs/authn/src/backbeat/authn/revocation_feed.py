@@ -114,6 +114,10 @@ class RevocationFeed:
         if self._task is None or self._task.done():
             raise RuntimeError("the revocation feed is not running")
 
+    async def ready(self) -> None:
+        """``check_current`` as a service's readiness check."""
+        self.check_current()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()

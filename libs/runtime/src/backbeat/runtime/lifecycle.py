@@ -15,8 +15,8 @@ started before it. One pattern, so no service has to hand-write its teardown.
     life.runs("outbox-relay", outbox.run)             # a task, cancelled when stopping
     life.enters(lambda: metrics_listener(...))        # an async context, entered and left
 
-Parts whose construction needs the running event loop (Kafka clients) are built inside an
-``enters`` context.
+Parts whose construction needs the running event loop (Kafka clients) are built when the
+service starts: ``life.builds(lambda: Watcher(...), started=keep)``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,17 @@ import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 Step = Callable[[AsyncExitStack], Awaitable[None]]
+
+
+class Startable(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
 
 
 async def _call(action: Callable[[], object]) -> None:
@@ -81,6 +89,22 @@ class Lifecycle:
 
         async def step(stack: AsyncExitStack) -> None:
             await stack.enter_async_context(context())
+
+        self._steps.append(step)
+
+    def builds(
+        self, build: Callable[[], S], *, started: Callable[[S], object] | None = None
+    ) -> None:
+        """``build()`` makes a part when the service starts (a part whose construction wants
+        the running event loop: Kafka clients), which is then started and handed to
+        ``started``; it is stopped when the service stops."""
+
+        async def step(stack: AsyncExitStack) -> None:
+            part = build()
+            await part.start()
+            stack.push_async_callback(part.stop)
+            if started is not None:
+                started(part)
 
         self._steps.append(step)
 

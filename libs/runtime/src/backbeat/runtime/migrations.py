@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,20 @@ def command_line(service: str, migrations: Path, database_url: Callable[[], str]
     args = parser.parse_args()
     upgrade(migrations, database_url(), args.revision)
     print(f"{service} database migrated to {args.revision}")
+
+
+@dataclass(frozen=True)
+class ServiceMigrations:
+    """One service's migrations: where they live and where its command line finds the
+    database (its settings, read only when the command runs)."""
+
+    service: str
+    directory: Path
+    database_url: Callable[[], str]
+
+    def upgrade(self, database_url: str, revision: str = "head") -> None:
+        """Apply migrations up to ``revision``. Blocking: call it off the event loop."""
+        upgrade(self.directory, database_url, revision)
+
+    def command_line(self) -> None:
+        command_line(self.service, self.directory, self.database_url)

@@ -62,15 +62,12 @@ def create_app(
         if not list(keys.kids):
             raise KeySetUnavailable("the auth key set is empty")
 
-    async def revocations_current() -> None:
-        revocation_feed.check_current()
-
     life = Lifecycle()
     app = create_service_app(
         service="gateway",
         title="Backbeat gateway",
         lifespan=life.lifespan,
-        readiness={"auth_keys": auth_keys_loaded, "revocations": revocations_current},
+        readiness={"auth_keys": auth_keys_loaded, "revocations": revocation_feed.ready},
         # The public port: metrics go on a port of their own (settings.metrics_port).
         metrics_route=False,
         # The public API's document is /api/openapi.json; the gateway has none of its own.

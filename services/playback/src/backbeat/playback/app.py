@@ -3,8 +3,6 @@ player control, wired once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
 
@@ -99,9 +97,6 @@ def create_app(
 
     life = Lifecycle()
 
-    async def revocations_current() -> None:
-        revocation_feed.check_current()
-
     app = create_service_app(
         service="playback",
         title="Backbeat playback",
@@ -109,7 +104,7 @@ def create_app(
         readiness={
             "database": database.ping,
             "kafka": partial(kafka_ping, settings.kafka_bootstrap),
-            "revocations": revocations_current,
+            "revocations": revocation_feed.ready,
         },
     )
     # Stopped in the reverse of this order: the database last, after the consumers.
@@ -135,44 +130,34 @@ def create_app(
     if hub is not None:
         live_hub = hub
 
-        @asynccontextmanager
-        async def tailing() -> AsyncIterator[None]:
-            # Built here: its Kafka consumer wants the running event loop.
-            tail = LiveTail(
+        def tailing(tail: LiveTail) -> None:
+            async def tail_running() -> None:
+                tail.check_running()
+
+            app.state.readiness["live_tail"] = tail_running
+
+        life.builds(
+            lambda: LiveTail(
                 settings.kafka_bootstrap,
                 events_topic=settings.events_topic,
                 users_topic=settings.users_topic,
                 hub=live_hub,
                 metrics=LiveTailMetrics(app.state.metrics_registry),
-            )
-            await tail.start()
-
-            async def tail_running() -> None:
-                tail.check_running()
-
-            app.state.readiness["live_tail"] = tail_running
-            try:
-                yield
-            finally:
-                await tail.stop()
-
-        life.enters(tailing)
+            ),
+            started=tailing,
+        )
     app.state.consumers = None
     if settings.consume:
 
-        @asynccontextmanager
-        async def consuming() -> AsyncIterator[None]:
-            consumers = PlaybackConsumers(
-                settings, database, ConsumerMetrics(app.state.metrics_registry)
-            )
-            await consumers.start()
+        def consuming(consumers: PlaybackConsumers) -> None:
             app.state.consumers = consumers
-            try:
-                yield
-            finally:
-                await consumers.stop()
 
-        life.enters(consuming)
+        life.builds(
+            lambda: PlaybackConsumers(
+                settings, database, ConsumerMetrics(app.state.metrics_registry)
+            ),
+            started=consuming,
+        )
         pruner = ProcessedEventsPruner(
             database,
             retention=timedelta(hours=settings.processed_events_retention_h),

@@ -74,20 +74,14 @@ def create_app(
     )
     life = Lifecycle()
 
-    async def kafka_ready() -> None:
-        await kafka_ping(settings.kafka_bootstrap)
-
-    async def revocations_current() -> None:
-        revocation_feed.check_current()
-
     app = create_service_app(
         service="tokens",
         title="Backbeat tokens",
         lifespan=life.lifespan,
         readiness={
             "database": database.ping,
-            "kafka": kafka_ready,
-            "revocations": revocations_current,
+            "kafka": partial(kafka_ping, settings.kafka_bootstrap),
+            "revocations": revocation_feed.ready,
         },
     )
     # Closed last, in the reverse of this order.

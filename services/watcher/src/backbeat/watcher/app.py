@@ -3,8 +3,7 @@ watcher reaches out with, and the watcher running in its lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from functools import partial
 
 import httpx
 from fastapi import FastAPI
@@ -26,9 +25,6 @@ def create_app(settings: WatcherSettings | None = None) -> FastAPI:
     settings = settings or WatcherSettings()
     life = Lifecycle()
 
-    async def kafka_ready() -> None:
-        await kafka_ping(settings.kafka_bootstrap)
-
     async def scheduler_ready() -> None:
         watcher: Watcher | None = getattr(app.state, "watcher", None)
         if watcher is None:
@@ -39,7 +35,10 @@ def create_app(settings: WatcherSettings | None = None) -> FastAPI:
         service="watcher",
         title="Backbeat watcher",
         lifespan=life.lifespan,
-        readiness={"kafka": kafka_ready, "scheduler": scheduler_ready},
+        readiness={
+            "kafka": partial(kafka_ping, settings.kafka_bootstrap),
+            "scheduler": scheduler_ready,
+        },
     )
     app.state.settings = settings
     clock = RealClock()
@@ -68,10 +67,11 @@ def create_app(settings: WatcherSettings | None = None) -> FastAPI:
     )
     life.closes(tokens_http.aclose)
 
-    @asynccontextmanager
-    async def watching() -> AsyncIterator[None]:
-        # Built here: its Kafka clients want the running event loop.
-        watcher = Watcher(
+    def watching(watcher: Watcher) -> None:
+        app.state.watcher = watcher
+
+    life.builds(
+        lambda: Watcher(
             settings,
             clock=clock,
             reader=SpotifyPlaybackReader(spotify, clock.wall_ms),
@@ -79,13 +79,7 @@ def create_app(settings: WatcherSettings | None = None) -> FastAPI:
                 settings.tokens_url, tokens_http, cache_margin_s=settings.access_token_margin_s
             ),
             metrics=WatcherMetrics(app.state.metrics_registry),
-        )
-        await watcher.start()
-        app.state.watcher = watcher
-        try:
-            yield
-        finally:
-            await watcher.stop()
-
-    life.enters(watching)
+        ),
+        started=watching,
+    )
     return app

@@ -8,21 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backbeat.runtime import migrations
+from backbeat.auth.settings import AuthSettings
+from backbeat.runtime.migrations import ServiceMigrations
 
-MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Apply migrations up to ``revision``. Blocking: call it off the event loop."""
-    migrations.upgrade(MIGRATIONS, database_url, revision)
-
-
-def main() -> None:
-    from backbeat.auth.settings import AuthSettings
-
-    migrations.command_line("auth", MIGRATIONS, lambda: AuthSettings().database_url)
-
+MIGRATIONS = ServiceMigrations(
+    "auth", Path(__file__).with_name("migrations"), lambda: AuthSettings().database_url
+)
+upgrade = MIGRATIONS.upgrade
 
 if __name__ == "__main__":
-    main()
+    MIGRATIONS.command_line()

@@ -18,8 +18,8 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter
 
-from backbeat.events.cloudevents import MalformedEvent, log_unreadable
-from backbeat.events.users import deleted_user
+from backbeat.events.cloudevents import MalformedEvent
+from backbeat.events.users import deleted_user_id
 from backbeat.playback.live.frames import live_event_from_record
 from backbeat.playback.live.hub import LiveHub
 from backbeat.runtime.tail import Batch, TopicTail
@@ -104,13 +104,11 @@ class LiveTail:
         self.metrics.events.labels(outcome).inc()
 
     def _erase(self, record: ConsumerRecord[Any, Any]) -> None:
-        try:
-            deleted = deleted_user(record.key, record.value, record.headers)
-        except MalformedEvent as exc:
-            log_unreadable(
-                log, "unreadable user lifecycle record skipped by the live tail", exc, record
-            )
-            return
-        if deleted is None:
-            return
-        self.hub.erase(deleted.user_id)
+        user_id = deleted_user_id(
+            record,
+            log,
+            unreadable="unreadable user lifecycle record skipped by the live tail",
+            level=logging.WARNING,
+        )
+        if user_id is not None:
+            self.hub.erase(user_id)

@@ -15,8 +15,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 
-from backbeat.events.cloudevents import MalformedEvent, log_unreadable
-from backbeat.events.users import deleted_user
+from backbeat.events.users import deleted_user_id
 from backbeat.playback.consumers.metrics import ConsumerMetrics
 from backbeat.playback.consumers.retry import RetryPolicy, with_store_retries
 from backbeat.playback.store.erasure import Erasure, erase_user
@@ -33,21 +32,14 @@ class UserDeletionsConsumer:
         self.retry = retry
 
     async def handle(self, record: ConsumerRecord[Any, Any]) -> None:
-        try:
-            deleted = deleted_user(record.key, record.value, record.headers)
-        except MalformedEvent as exc:
-            self.metrics.unreadable_user_events.inc()
-            log_unreadable(
-                log,
-                "unreadable user lifecycle record passed over",
-                exc,
-                record,
-                level=logging.ERROR,
-            )
+        user_id = deleted_user_id(
+            record,
+            log,
+            unreadable="unreadable user lifecycle record passed over",
+            on_unreadable=self.metrics.unreadable_user_events.inc,
+        )
+        if user_id is None:
             return
-        if deleted is None:
-            return
-        user_id = deleted.user_id
 
         async def erase() -> Erasure:
             async with self.database.session() as session:

@@ -21,8 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy.exc import DBAPIError
 
-from backbeat.events.cloudevents import MalformedEvent, log_unreadable
-from backbeat.events.users import deleted_user
+from backbeat.events.users import deleted_user_id
 from backbeat.runtime.database import Database
 from backbeat.runtime.kafka import (
     KAFKA_CLIENT_OPTIONS,
@@ -99,20 +98,11 @@ class UserDeletionsConsumer:
             await consumer.stop()
 
     async def _handle(self, record: ConsumerRecord[Any, Any]) -> None:
-        try:
-            deleted = deleted_user(record.key, record.value, record.headers)
-        except MalformedEvent as exc:
-            log_unreadable(
-                log,
-                "unreadable user lifecycle record passed over",
-                exc,
-                record,
-                level=logging.ERROR,
-            )
+        user_id = deleted_user_id(
+            record, log, unreadable="unreadable user lifecycle record passed over"
+        )
+        if user_id is None:
             return
-        if deleted is None:
-            return
-        user_id = deleted.user_id
 
         def failed(exc: BaseException, wait_s: float) -> None:
             log.warning(
