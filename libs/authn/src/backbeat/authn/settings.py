@@ -4,11 +4,13 @@ and where revocations come from. Mixed into the service's settings, so they read
 
 from __future__ import annotations
 
-from pydantic import Field
+import httpx
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from backbeat.authn.revocation_feed import RevocationFeed, revocations_topic_spec
 from backbeat.authn.revocations import RevocationList
+from backbeat.authn.service_tokens import ServiceTokenClient
 from backbeat.events import topics
 from backbeat.runtime.kafka import TopicSpec
 
@@ -41,4 +43,28 @@ class TokenPolicySettings(BaseSettings):
         revocations = RevocationList(retain_s=self.max_token_lifetime_s + REVOCATION_SKEW_S)
         return RevocationFeed(
             bootstrap, self.revocations_topic_spec(), revocations, client_id=client_id
+        )
+
+
+class HandOutClientSettings(BaseSettings):
+    """Settings of a service that asks tokens for users' Spotify access tokens, with a
+    service token of its own from auth (client credentials). The service gives ``client_id``
+    and ``client_secret`` their defaults."""
+
+    auth_token_url: str = "http://127.0.0.1:8001/oauth/token"  # noqa: S105 - a URL
+    client_id: str
+    client_secret: SecretStr
+    tokens_url: str = "http://127.0.0.1:8002"
+    tokens_audience: str = "tokens"
+    tokens_scope: str = "tokens:read"
+
+    def service_token_client(self, *, http: httpx.AsyncClient | None = None) -> ServiceTokenClient:
+        """The client that gets (and renews) this service's token for tokens' hand-out."""
+        return ServiceTokenClient(
+            self.auth_token_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret.get_secret_value(),
+            audience=self.tokens_audience,
+            scopes=[self.tokens_scope],
+            http=http,
         )

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from backbeat.authn.dependencies import install_verifier
 from backbeat.authn.keys import JwksCache, KeySource
-from backbeat.authn.service_tokens import ServiceTokenAuth, ServiceTokenClient
+from backbeat.authn.service_tokens import ServiceTokenAuth
 from backbeat.authn.spotify_access import SpotifyAccessTokens
 from backbeat.authn.verifier import TokenVerifier
 from backbeat.events.presence import PRESENCE_PARTITIONS, PRESENCE_TOPIC_CONFIG
@@ -59,14 +59,7 @@ def create_app(
     settings = settings or PlaybackSettings()
     database = Database(settings.database_url, pool_size=settings.database_pool_size)
     jwks = JwksCache(settings.auth_jwks_url)
-    service_tokens = ServiceTokenClient(
-        settings.auth_token_url,
-        client_id=settings.client_id,
-        client_secret=settings.client_secret.get_secret_value(),
-        audience=settings.tokens_audience,
-        scopes=[settings.tokens_scope],
-        http=auth_http,
-    )
+    service_tokens = settings.service_token_client(http=auth_http)
     own_tokens_http = tokens_http is None
     tokens_http = tokens_http or httpx.AsyncClient(timeout=settings.tokens_timeout_s)
     spotify = SpotifyClient(spotify_settings(settings), http=spotify_http)

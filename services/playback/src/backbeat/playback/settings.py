@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from backbeat.authn.settings import TokenPolicySettings
+from backbeat.authn.settings import HandOutClientSettings, TokenPolicySettings
 from backbeat.events import topics
 from backbeat.runtime.settings import ServiceSettings, service_config
 
@@ -12,7 +12,7 @@ from backbeat.runtime.settings import ServiceSettings, service_config
 _DEV_CLIENT_SECRET = "backbeat-dev-playback-secret"  # noqa: S105 - refused outside development
 
 
-class PlaybackSettings(ServiceSettings, TokenPolicySettings):
+class PlaybackSettings(ServiceSettings, TokenPolicySettings, HandOutClientSettings):
     model_config = service_config("PLAYBACK")
 
     port: int = 8003
@@ -25,13 +25,10 @@ class PlaybackSettings(ServiceSettings, TokenPolicySettings):
     auth_issuer: str = "http://127.0.0.1:8001"
     auth_jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
     user_audience: str = "backbeat"
-    # This service's own client at auth, for the service token that tokens asks for.
-    auth_token_url: str = "http://127.0.0.1:8001/oauth/token"  # noqa: S105 - a URL
+    # This service's own client at auth, for the service token that tokens asks for (the
+    # rest of the hand-out client's settings: HandOutClientSettings).
     client_id: str = "playback"
     client_secret: SecretStr = SecretStr(_DEV_CLIENT_SECRET)
-    tokens_url: str = "http://127.0.0.1:8002"
-    tokens_audience: str = "tokens"
-    tokens_scope: str = "tokens:read"
     tokens_timeout_s: float = Field(default=5.0, gt=0)
     # Spotify's Web API (or the fake): player commands go there with the user's access token.
     spotify_api_url: str = "http://127.0.0.1:8090"

@@ -8,7 +8,7 @@ from functools import partial
 import httpx
 from fastapi import FastAPI
 
-from backbeat.authn.service_tokens import ServiceTokenAuth, ServiceTokenClient
+from backbeat.authn.service_tokens import ServiceTokenAuth
 from backbeat.authn.spotify_access import SpotifyAccessTokens
 from backbeat.runtime.http import create_service_app
 from backbeat.runtime.kafka import kafka_ping
@@ -52,13 +52,7 @@ def create_app(settings: WatcherSettings | None = None) -> FastAPI:
         )
     )
     life.closes(spotify.aclose)
-    service_tokens = ServiceTokenClient(
-        settings.auth_token_url,
-        client_id=settings.client_id,
-        client_secret=settings.client_secret.get_secret_value(),
-        audience=settings.tokens_audience,
-        scopes=[settings.tokens_scope],
-    )
+    service_tokens = settings.service_token_client()
     life.closes(service_tokens.aclose)
     tokens_http = httpx.AsyncClient(
         auth=ServiceTokenAuth(service_tokens),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from backbeat.authn.settings import HandOutClientSettings
 from backbeat.events import topics
 from backbeat.runtime.settings import ServiceSettings, service_config
 from backbeat.watcher.domain.backoff import Backoff
@@ -17,18 +18,15 @@ _DEV_CLIENT_SECRET = "backbeat-dev-watcher-secret"  # noqa: S105 - refused outsi
 _SCHEDULE = PollIntervals()
 
 
-class WatcherSettings(ServiceSettings):
+class WatcherSettings(ServiceSettings, HandOutClientSettings):
     model_config = service_config("WATCHER")
 
     port: int = 8004
 
-    # The watcher's own identity at auth (client-credentials grant), to call tokens.
-    auth_token_url: str = "http://127.0.0.1:8001/oauth/token"  # noqa: S105 - a URL
+    # The watcher's own identity at auth (client-credentials grant), to call tokens (the
+    # rest of the hand-out client's settings: HandOutClientSettings).
     client_id: str = "watcher"
     client_secret: SecretStr = SecretStr(_DEV_CLIENT_SECRET)
-    tokens_url: str = "http://127.0.0.1:8002"
-    tokens_audience: str = "tokens"
-    tokens_scope: str = "tokens:read"
     # A user's access token is used until this long before it expires, then asked for again.
     access_token_margin_s: float = 60.0
 
