@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
@@ -24,6 +25,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backbeat.runtime.database import Database
+from backbeat.runtime.kafka import kafka_ping
 from backbeat.runtime.logging import request_id_var, trace_id_var
 from backbeat.runtime.outages import (
     DEPENDENCIES,
@@ -161,6 +164,8 @@ def create_service_app(
     version: str = "0.1.0",
     lifespan: Lifespan | None = None,
     readiness: Mapping[str, ReadinessCheck] | None = None,
+    database: Database | None = None,
+    kafka_bootstrap: str | None = None,
     metrics_route: bool = True,
     **fastapi_options: Any,
 ) -> FastAPI:
@@ -169,12 +174,18 @@ def create_service_app(
     ``readiness`` maps a dependency name to a check that raises when it does not answer; the
     service is ready when every check passes within two seconds. The checks named ``kafka``
     and ``database`` also probe those dependencies during an outage, to tell its end, and
-    ``backbeat_dependency_up`` reports them. Without ``metrics_route`` the app has no
-    ``/metrics``: a service whose port is public serves its metrics apart
+    ``backbeat_dependency_up`` reports them. ``database`` and ``kafka_bootstrap`` add those
+    two checks (a ping of each) for a service that uses them. Without ``metrics_route`` the
+    app has no ``/metrics``: a service whose port is public serves its metrics apart
     (``metrics_listener``).
     """
     registry = CollectorRegistry()
-    checks = dict(readiness or {})
+    checks: dict[str, ReadinessCheck] = {}
+    if database is not None:
+        checks["database"] = database.ping
+    if kafka_bootstrap is not None:
+        checks["kafka"] = partial(kafka_ping, kafka_bootstrap)
+    checks.update(readiness or {})
     registry.register(DependencyCollector(outages, [n for n in checks if n in DEPENDENCIES]))
 
     @asynccontextmanager

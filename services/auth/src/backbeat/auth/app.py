@@ -107,7 +107,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         service="auth",
         title="Backbeat auth",
         lifespan=life.lifespan,
-        readiness={"database": db.ping},
+        database=db,
     )
     life.closes(db.dispose)
     # The first start of an empty database makes the first key; later starts load them.

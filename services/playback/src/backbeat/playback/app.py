@@ -26,7 +26,7 @@ from backbeat.playback.settings import PlaybackSettings
 from backbeat.playback.store.retention import ProcessedEventsPruner
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
-from backbeat.runtime.kafka import TopicSpec, ensure_topics, kafka_ping
+from backbeat.runtime.kafka import TopicSpec, ensure_topics
 from backbeat.runtime.lifecycle import Lifecycle
 from backbeat.spotify.client import SpotifyClient
 from backbeat.spotify.settings import WebApiSettings
@@ -94,11 +94,9 @@ def create_app(
         service="playback",
         title="Backbeat playback",
         lifespan=life.lifespan,
-        readiness={
-            "database": database.ping,
-            "kafka": partial(kafka_ping, settings.kafka_bootstrap),
-            "revocations": revocation_feed.ready,
-        },
+        database=database,
+        kafka_bootstrap=settings.kafka_bootstrap,
+        readiness={"revocations": revocation_feed.ready},
     )
     # Stopped in the reverse of this order: the database last, after the consumers.
     life.closes(database.dispose)

@@ -14,7 +14,7 @@ from backbeat.authn.keys import JwksCache, KeySource
 from backbeat.authn.verifier import TokenVerifier
 from backbeat.runtime.database import Database
 from backbeat.runtime.http import create_service_app
-from backbeat.runtime.kafka import TopicSpec, kafka_ping
+from backbeat.runtime.kafka import TopicSpec
 from backbeat.runtime.lifecycle import Lifecycle
 from backbeat.runtime.outbox import OutboxPublisher
 from backbeat.spotify.accounts import SpotifyAccounts
@@ -78,11 +78,9 @@ def create_app(
         service="tokens",
         title="Backbeat tokens",
         lifespan=life.lifespan,
-        readiness={
-            "database": database.ping,
-            "kafka": partial(kafka_ping, settings.kafka_bootstrap),
-            "revocations": revocation_feed.ready,
-        },
+        database=database,
+        kafka_bootstrap=settings.kafka_bootstrap,
+        readiness={"revocations": revocation_feed.ready},
     )
     # Closed last, in the reverse of this order.
     life.closes(database.dispose)

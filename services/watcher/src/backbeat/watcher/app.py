@@ -3,15 +3,12 @@ watcher reaches out with, and the watcher running in its lifespan."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import httpx
 from fastapi import FastAPI
 
 from backbeat.authn.service_tokens import ServiceTokenAuth
 from backbeat.authn.spotify_access import SpotifyAccessTokens
 from backbeat.runtime.http import create_service_app
-from backbeat.runtime.kafka import kafka_ping
 from backbeat.runtime.lifecycle import Lifecycle
 from backbeat.spotify import SpotifyClient, WebApiSettings
 from backbeat.watcher.adapters.clock import RealClock
@@ -35,10 +32,8 @@ def create_app(settings: WatcherSettings | None = None) -> FastAPI:
         service="watcher",
         title="Backbeat watcher",
         lifespan=life.lifespan,
-        readiness={
-            "kafka": partial(kafka_ping, settings.kafka_bootstrap),
-            "scheduler": scheduler_ready,
-        },
+        kafka_bootstrap=settings.kafka_bootstrap,
+        readiness={"scheduler": scheduler_ready},
     )
     app.state.settings = settings
     clock = RealClock()
