@@ -4,6 +4,8 @@
 #                     or built (infra/docker/images.sh), images built, every service healthy,
 #                     then the URL. BACKBEAT_COMPOSE_PORT / BACKBEAT_COMPOSE_SPOTIFY_PORT set
 #                     the gateway's and the fake's ports on 127.0.0.1 (8000, 8090).
+#   compose.sh seed   the demo user (as `make up` seeds it), through the stack's gateway;
+#                     `up` runs it
 #   compose.sh down   every container, network and volume of the stack removed; the engine
 #                     stopped if infra/docker/engine.sh started it
 #   compose.sh test   the end-to-end suite against a throwaway stack of its own, on free ports
@@ -43,15 +45,28 @@ up() {
     "${COMPOSE[@]}" ps -a >&2
     die "the stack did not become healthy (\`bash infra/docker/compose.sh logs SERVICE\` shows why)"
   }
+  seed || say "the demo user was not seeded (the lines above say why); the stack runs"
   say "compose stack up in $((SECONDS - started)) s"
   cat <<TXT
 
   Backbeat is running in Docker.
     web UI and public API   http://127.0.0.1:$BACKBEAT_COMPOSE_PORT/
+    demo sign-in            ${BACKBEAT_DEMO_EMAIL:-demo@backbeat.dev} / ${BACKBEAT_DEMO_PASSWORD:-backbeat-demo}
     Spotify fake            http://127.0.0.1:$BACKBEAT_COMPOSE_SPOTIFY_PORT/_control/docs
     containers and logs     bash infra/docker/compose.sh ps | logs SERVICE
   Stop and remove everything with: make compose-down
 TXT
+}
+
+# infra/seed.py run inside the gateway's container: the project's Python and the compose
+# network's names, so the host needs nothing but Docker.
+seed() {
+  "${COMPOSE[@]}" exec -T \
+    -e BACKBEAT_SEED_GATEWAY_URL=http://127.0.0.1:8000 \
+    -e BACKBEAT_SEED_SPOTIFY_URL=http://spotify-fake:8090 \
+    -e BACKBEAT_DEMO_EMAIL="${BACKBEAT_DEMO_EMAIL:-demo@backbeat.dev}" \
+    -e BACKBEAT_DEMO_PASSWORD="${BACKBEAT_DEMO_PASSWORD:-backbeat-demo}" \
+    gateway python - <"$ROOT/infra/seed.py"
 }
 
 down() {
@@ -81,6 +96,7 @@ TESTCONTAINERS_SUITES=(tests/foundation/integration tests/tokens/integration tes
 case "${1:-up}" in
   up) shift || true; up "$@" ;;
   down) down ;;
+  seed) seed ;;
   test)
     shift
     say "running the end-to-end suite against a compose stack of its own"
