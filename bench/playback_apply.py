@@ -1,6 +1,6 @@
 """Benchmark: playback events applied per second by one consumer process, against the raw
-consume rate of the same topic by the same client (FastStream batch subscriber) with no
-database work, in the same run.
+consume rate of the same topic by the same client (the service's consumer loop, with its batch
+size and offset commits) with no decoding or database work, in the same run.
 
 Pre-fills a fresh topic with N valid events for U users (each user starting, pausing,
 resuming, seeking and finishing tracks), then reads it twice in fresh consumer groups: once
@@ -25,10 +25,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from faststream import AckPolicy
-from faststream.kafka import KafkaMessage
 from sqlalchemy import delete
 
 from backbeat.events.cloudevents import to_kafka
@@ -40,8 +37,9 @@ from backbeat.events.playback import (
     Track,
     playback_event,
 )
-from backbeat.playback.consumers.broker import build_broker
+from backbeat.playback.consumers.batch_pipeline import BatchPipeline
 from backbeat.playback.consumers.metrics import ConsumerMetrics
+from backbeat.playback.consumers.playback_events import Record
 from backbeat.playback.consumers.runtime import PlaybackConsumers, play_rule, topic_specs
 from backbeat.playback.domain.projection import IncomingEvent
 from backbeat.playback.settings import PlaybackSettings
@@ -120,41 +118,52 @@ async def prefill(bootstrap: str, topic: str, run: str, events: int, users: int)
         await producer.stop()
 
 
-async def raw_consume_rate(settings: PlaybackSettings, group: str, expected: int) -> float:
-    """Records per second read by the same FastStream batch subscriber doing nothing else."""
-    broker = build_broker(settings.kafka_bootstrap, client_id="bench-playback-raw")
-    seen = 0
-    first: float | None = None
-    done = asyncio.Event()
+class CountingHandler:
+    """Decodes nothing and applies nothing: counts the records the loop hands it."""
 
-    async def count(message: KafkaMessage) -> None:
-        nonlocal seen, first
-        first = first or time.perf_counter()
-        records = message.raw_message
-        seen += len(records) if isinstance(records, tuple) else 1
-        if seen >= expected:
-            done.set()
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.seen = 0
+        self.first: float | None = None
+        self.first_cpu = 0.0
+        self.last_cpu = 0.0
+        self.done = asyncio.Event()
 
-    async def undecoded(message: Any) -> Any:
-        return message.raw_message
+    async def decode(self, records: Sequence[Record]) -> int:
+        if self.first is None:
+            self.first = time.perf_counter()
+            self.first_cpu = time.process_time()
+        return len(records)
 
-    broker.subscriber(
-        settings.events_topic,
-        batch=True,
+    async def apply(self, batch: int) -> None:
+        self.seen += batch
+        if self.seen >= self.expected:
+            self.last_cpu = time.process_time()
+            self.done.set()
+
+
+async def raw_consume_rate(
+    settings: PlaybackSettings, group: str, expected: int
+) -> tuple[float, float]:
+    """Records per second read by the service's consumer loop (the same client, batch size
+    and offset commits) doing nothing else, and this process's CPU seconds per record."""
+    counter = CountingHandler(expected)
+    pipeline = BatchPipeline(
+        settings.kafka_bootstrap,
+        counter,
+        topic=settings.events_topic,
         group_id=group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
-        decoder=undecoded,
-    )(count)
-    await broker.start()
+        client_id="bench-playback-raw",
+    )
+    await pipeline.start()
     try:
-        await done.wait()
-        elapsed = time.perf_counter() - (first or 0)
+        await counter.done.wait()
+        elapsed = time.perf_counter() - (counter.first or 0)
     finally:
-        await broker.stop()
-    return seen / elapsed
+        await pipeline.stop()
+    return counter.seen / elapsed, (counter.last_cpu - counter.first_cpu) / counter.seen
 
 
 class TimedProjection(PlaybackProjection):
@@ -164,16 +173,23 @@ class TimedProjection(PlaybackProjection):
         super().__init__(database, play_rule(settings))
         self.expected = expected
         self.handled = 0
+        self.batches = 0
         self.applied = 0
         self.first: float | None = None
         self.last = 0.0
+        self.first_cpu = 0.0
+        self.last_cpu = 0.0
         self.done = asyncio.Event()
 
     async def apply(self, events: Sequence[IncomingEvent]) -> BatchOutcome:
-        self.first = self.first or time.perf_counter()
+        if self.first is None:
+            self.first = time.perf_counter()
+            self.first_cpu = time.process_time()
         outcome = await super().apply(events)
         self.last = time.perf_counter()
+        self.last_cpu = time.process_time()
         self.handled += len(events)
+        self.batches += 1
         self.applied += outcome.applied
         if self.handled >= self.expected:
             self.done.set()
@@ -209,7 +225,7 @@ async def main() -> None:
     await prefill(settings.kafka_bootstrap, settings.events_topic, run, args.events, args.users)
     print(f"pre-filled {expected} events in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
-    raw = await asyncio.wait_for(
+    raw, raw_cpu = await asyncio.wait_for(
         raw_consume_rate(settings, f"bench-playback-raw-{run}", expected), args.timeout
     )
     print(f"raw consume: {raw:,.0f} records/s", file=sys.stderr)
@@ -224,6 +240,8 @@ async def main() -> None:
         finally:
             await consumers.stop()
         applied_per_s = projection.handled / (projection.last - (projection.first or 0))
+        # This process's CPU (decoding, folding, the driver) over the same span.
+        cpu_per_event = (projection.last_cpu - projection.first_cpu) / projection.handled
         print(f"applied: {applied_per_s:,.0f} events/s", file=sys.stderr)
     finally:
         async with database.session() as session:
@@ -243,9 +261,14 @@ async def main() -> None:
                     "users": args.users,
                     "partitions": args.partitions,
                     "batch_max_records": settings.batch_max_records,
+                    "mean_batch": round(projection.handled / max(1, projection.batches)),
                     "target_events_per_s": TARGET_EVENTS_PER_S,
+                    "cpu_us_per_event": round(cpu_per_event * 1e6, 1),
                 },
-                "baseline": {"raw_consume_per_s": round(raw)},
+                "baseline": {
+                    "raw_consume_per_s": round(raw),
+                    "raw_cpu_us_per_record": round(raw_cpu * 1e6, 1),
+                },
                 "ratio": {
                     "applied_to_raw": round(applied_per_s / raw, 3),
                     "applied_to_target": round(applied_per_s / TARGET_EVENTS_PER_S, 2),

@@ -14,7 +14,9 @@ deployment: calls per second (the most in any 10 s window, across every process,
 per second of CLOCK_MONOTONIC, which all processes share) against the budget. Then one of
 the 4 is killed (SIGKILL) and the bench times how long the survivors take to own all its
 users and spend the whole budget between them (most of it is Kafka noticing the death:
-the session timeout), and how long until their schedule lag is back under 500 ms.
+the session timeout; each partition's state is restored in the background, so the group
+keeps every survivor through it), and how long until their schedule lag is back under
+500 ms.
 
 The budget is sized from the schedule: ``users * (listening / active_s + (1 - listening)
 / long_idle_s)`` calls per second, times ``--headroom``; see the README's sizing section.
@@ -439,8 +441,9 @@ async def takeover(
         "session_timeout_s": SESSION_TIMEOUT_MS / 1000,
         "users_taken_over_s": round(owned - killed, 1),
         "budget_taken_over_s": round(shared - killed, 1),
-        # The moved users' first polls fall within one active interval, more than the
-        # budget's headroom lets out at once: the survivors work through them in order.
+        # A moved user is first polled where its schedule left off (restored state), those
+        # overdue after the death spread over their tier's interval: the survivors' rate
+        # rises by the dead one's share, not to the whole budget at once.
         "schedule_lag_back_under_500ms_s": (
             None if caught_up is None else round(caught_up - killed, 1)
         ),
@@ -545,8 +548,8 @@ def parse() -> argparse.Namespace:
         "--warmup-s",
         type=float,
         # Past the idle users' second round: their first polls all fell in the first
-        # minute, so their next ones come bunched 120 s later (jitter spreads them out only
-        # round by round).
+        # seconds, their second ones anywhere in the long-idle interval after (see
+        # `after_first_look_delay`), so from then on the window holds the steady mix.
         default=PollIntervals().long_idle_s * 1.8,
         help="from the start to the measured window",
     )

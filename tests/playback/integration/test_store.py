@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -17,7 +17,7 @@ from backbeat.playback.store.queries import (
     stats,
 )
 from backbeat.runtime.database import Database
-from tests.playback.scenarios import T0, Listener, track
+from tests.playback.scenarios import PHONE, T0, Listener, track
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +157,27 @@ async def test_erasing_a_user_removes_their_data_and_drops_their_late_events(
         assert await now_playing(session, "alice") is None
         assert (await stats(session, "alice")).plays == 0
         assert [p.track.id for p in (await history(session, "bob")).items] == ["track-3"]
+
+
+async def test_states_and_plays_keep_every_value_as_written(database: Database) -> None:
+    # Rows travel to the database as one JSON document: instants in another offset, with
+    # microseconds, text that JSON must escape, and missing optional values come back as
+    # they were.
+    paris = timezone(timedelta(hours=2))
+    odd = track(7).model_copy(update={"name": 'Say "hi" \\ é ✓', "album_id": None})
+    listener = Listener("alice", start=datetime(2026, 3, 1, 14, 0, 0, 123456, tzinfo=paris))
+    listener.start(odd).wait(60).pause(60_000).wait(30).resume(60_000).wait(140).end()
+    listener.start(track(8)).wait(12.5).pause(12_500)
+    async with database.session() as session:
+        await apply_events(session, listener.events, RULE)
+    async with database.session() as session:
+        state = await now_playing(session, "alice")
+        page = await history(session, "alice")
+
+    assert state is not None and state.track == track(8) and state.device == PHONE
+    assert state.observed_at == listener.now and state.progress_ms == 12_500
+    assert state.play is not None and state.play.listened_ms == 12_500
+    assert state.play.segment_started_at is None
+    [play] = page.items
+    assert play.track == odd and play.listened_ms == 200_000
+    assert play.started_at == listener.events[0].data.observed_at

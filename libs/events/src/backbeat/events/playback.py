@@ -31,9 +31,16 @@ class PlaybackEventKind(StrEnum):
 
     @classmethod
     def from_event_type(cls, event_type: str) -> PlaybackEventKind:
+        if (kind := _KIND_BY_EVENT_TYPE.get(event_type)) is not None:
+            return kind
         if not (event_type.startswith(EVENT_TYPE_PREFIX) and event_type.endswith(".v1")):
             raise ValueError(f"not a v1 playback event type: {event_type}")
         return cls(event_type[len(EVENT_TYPE_PREFIX) : -len(".v1")])
+
+
+# Every record's type is looked up here (a consumer's hot path); what is missing is a type
+# ``from_event_type`` then explains.
+_KIND_BY_EVENT_TYPE = {kind.event_type: kind for kind in PlaybackEventKind}
 
 
 class _Model(BaseModel):

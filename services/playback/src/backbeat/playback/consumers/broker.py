@@ -1,4 +1,5 @@
-"""The FastStream Kafka broker the consumers run on."""
+"""The FastStream Kafka broker the user deletions consumer runs on (playback events run on
+aiokafka directly: see ``batch_pipeline``)."""
 
 from __future__ import annotations
 

@@ -6,21 +6,21 @@ few statements for the whole batch, so its size costs rows, not round trips. A t
 database failure is retried, then handed back to Kafka (the handler raises, the batch is
 redelivered); a permanent one makes the batch apply in halves, and halves of those, in
 delivery order, until the records that fail stand alone and are dead-lettered: the others are
-applied as if one by one. The handler returns, and the offsets are committed, only after the
-transactions committed and the dead letters were acknowledged.
+applied as if one by one. ``apply`` returns only after the transactions committed and the dead
+letters were acknowledged; ``batch_pipeline`` commits the batch's offsets after that, and
+decodes the next batch while this one applies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
 from aiokafka import ConsumerRecord
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.message import StreamMessage
 
 from backbeat.events.cloudevents import MalformedEvent, read_record
 from backbeat.events.playback import PlaybackEventData, PlaybackEventKind
@@ -36,9 +36,21 @@ log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord[Any, Any]
 
+# Records decoded between two turns of the event loop (a few milliseconds of work).
+DECODE_TURN = 250
+
 
 class Projection(Protocol):
     async def apply(self, events: Sequence[IncomingEvent]) -> BatchOutcome: ...
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """A batch of records, decoded: what to apply and what to dead-letter."""
+
+    events: list[tuple[IncomingEvent, Record]] = field(default_factory=list)
+    letters: list[DeadLetter] = field(default_factory=list)
+    decode_seconds: float = 0.0
 
 
 class PoisonRecord(Exception):
@@ -87,17 +99,31 @@ class PlaybackEventsConsumer:
         self.metrics = metrics
         self.retry = retry
 
-    async def handle(self, records: Sequence[Record]) -> None:
+    async def decode(self, records: Sequence[Record]) -> DecodedBatch:
+        """Decode and check every record: the events to apply, in delivery order, and the
+        dead letters of the records that cannot be. No I/O; it gives the event loop a turn
+        every ``DECODE_TURN`` records, so that the batch applying meanwhile sends its next
+        statement as soon as the database answered the last one."""
         started = time.perf_counter()
-        decoded: list[tuple[IncomingEvent, Record]] = []
-        letters: list[DeadLetter] = []
-        for record in records:
+        batch = DecodedBatch()
+        for n, record in enumerate(records, 1):
             try:
-                decoded.append((decode_playback_record(record), record))
+                batch.events.append((decode_playback_record(record), record))
             except PoisonRecord as poison:
-                letters.append(DeadLetter(record, poison.code, poison.reason))
-        outcome, failed = await self._apply(decoded)
-        letters.extend(failed)
+                batch.letters.append(DeadLetter(record, poison.code, poison.reason))
+            if n % DECODE_TURN == 0:
+                batch.decode_seconds += time.perf_counter() - started
+                await asyncio.sleep(0)
+                started = time.perf_counter()
+        batch.decode_seconds += time.perf_counter() - started
+        return batch
+
+    async def apply(self, batch: DecodedBatch) -> None:
+        """Apply the batch's events and send its dead letters; returns once the transactions
+        committed and the broker acknowledged the letters."""
+        started = time.perf_counter()
+        outcome, failed = await self._apply(batch.events)
+        letters = [*batch.letters, *failed]
         for letter in letters:
             log.warning(
                 "playback event dead-lettered",
@@ -111,7 +137,11 @@ class PlaybackEventsConsumer:
             )
         await self.dead_letters.send(letters)
         self._count(outcome, len(letters))
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_seconds.observe(batch.decode_seconds + time.perf_counter() - started)
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Decode and apply one batch."""
+        await self.apply(await self.decode(records))
 
     async def _apply_once(self, events: Sequence[IncomingEvent]) -> BatchOutcome:
         def count(_: TransientStoreFailure) -> None:
@@ -176,39 +206,3 @@ class PlaybackEventsConsumer:
                 "gap in a user's playback event sequence",
                 extra={"user_id": gap.user_id, "expected": gap.expected, "received": gap.received},
             )
-
-
-async def _undecoded(message: StreamMessage[Any]) -> Any:
-    # Records are decoded by the handler, one by one, so that one unreadable record becomes a
-    # dead letter instead of failing the whole batch in the framework's JSON decoder.
-    return message.raw_message
-
-
-def subscribe_playback_events(
-    broker: KafkaBroker,
-    consumer: PlaybackEventsConsumer,
-    *,
-    topic: str,
-    group_id: str,
-    max_records: int,
-    batch_timeout_ms: int,
-) -> None:
-    """Register ``consumer`` on ``broker`` as a batch subscriber of ``topic`` in ``group_id``."""
-
-    async def on_batch(message: KafkaMessage) -> None:
-        records = message.raw_message
-        await consumer.handle(records if isinstance(records, tuple) else (records,))
-
-    broker.subscriber(
-        topic,
-        batch=True,
-        group_id=group_id,
-        # A new group starts at the beginning: no event is left out of the projection.
-        auto_offset_reset="earliest",
-        # The watcher publishes in transactions: an aborted one's events never happened.
-        isolation_level="read_committed",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        max_records=max_records,
-        batch_timeout_ms=batch_timeout_ms,
-        decoder=_undecoded,
-    )(on_batch)

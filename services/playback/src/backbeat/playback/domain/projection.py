@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from backbeat.events.playback import PlaybackEventData
 from backbeat.playback.domain.listening import CompletedPlay, UserPlayback, apply_event
 from backbeat.playback.domain.play_rule import PlayRule
-from backbeat.playback.domain.sequence import SequenceVerdict, check_sequence
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +56,26 @@ def project_user(
     this batch that an earlier transaction already applied."""
     result = UserProjection(state)
     seen: set[str] = set()
+    current = state
+    plays = result.plays
+    applied = result.applied
     for event in events:
-        if event.event_id in applied_ids or event.event_id in seen:
+        event_id = event.event_id
+        if event_id in applied_ids or event_id in seen:
             result.skipped += 1
             continue
-        check = check_sequence(result.state.last_sequence, event.data.sequence)
-        if check.verdict is SequenceVerdict.ALREADY_APPLIED:
+        # ``check_sequence``'s verdicts, inline: this runs for every event of every batch.
+        last, sequence = current.last_sequence, event.data.sequence
+        if sequence <= last:
             result.skipped += 1
             continue
-        if check.verdict is SequenceVerdict.GAP:
-            result.gaps.append(
-                SequenceGap(state.user_id, result.state.last_sequence + 1, event.data.sequence)
-            )
-        seen.add(event.event_id)
-        transition = apply_event(result.state, event.data, rule)
-        result.state = transition.state
-        result.plays.extend(transition.plays)
-        result.applied.append(event)
+        if sequence != last + 1:
+            result.gaps.append(SequenceGap(state.user_id, last + 1, sequence))
+        seen.add(event_id)
+        transition = apply_event(current, event.data, rule)
+        current = transition.state
+        if transition.plays:
+            plays.extend(transition.plays)
+        applied.append(event)
+    result.state = current
     return result

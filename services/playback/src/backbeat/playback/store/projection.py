@@ -8,8 +8,8 @@ plays are written. If the transaction commits, all of it happened once; if not, 
 did. The consumer commits Kafka offsets only after that commit, so a crash in between
 redelivers events that this function then skips.
 
-A batch costs the same handful of statements whatever its size (each column of many rows
-travels as one array, see ``store.columnar``), so the consumer applies a whole poll of
+A batch costs the same handful of statements whatever its size (the rows of a statement
+travel as one JSON document, see ``store.columnar``), so the consumer applies a whole poll of
 records in one transaction.
 """
 
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from backbeat.playback.domain.listening import UserPlayback
 from backbeat.playback.domain.play_rule import PlayRule
 from backbeat.playback.domain.projection import IncomingEvent, SequenceGap, project_user
-from backbeat.playback.store.columnar import as_arrays, insert_rows, update_rows
+from backbeat.playback.store.columnar import as_rows, claim_rows, insert_rows, update_rows
 from backbeat.playback.store.failures import TransientStoreFailure
 from backbeat.playback.store.rows import play_to_row, state_from_row, state_to_row
 from backbeat.playback.store.tables import erased_users, plays, processed_events, user_playback
@@ -104,14 +104,15 @@ def _text_array(name: str, values: list[str]) -> object:
 
 _STATE_COLUMNS = [column.name for column in user_playback.columns]
 _NEW_USER_COLUMNS = ["user_id", "last_sequence", "is_playing", "updated_at"]
-_APPLIED_COLUMNS = [column.name for column in processed_events.columns]
 _PLAY_COLUMNS = [column.name for column in plays.columns if column.name != "id"]
 
 _ADD_USERS = insert_rows(user_playback, _NEW_USER_COLUMNS, skip_conflicts=True, returning="user_id")
 _UPDATE_STATES = update_rows(user_playback, "user_id", _STATE_COLUMNS)
-_CLAIM_IDS = insert_rows(
-    processed_events, _APPLIED_COLUMNS, skip_conflicts=True, returning="event_id"
-)
+_CLAIM_COLUMNS = ["event_id", "user_id", "sequence"]
+# Claims the batch's ids and answers with those already claimed by an earlier transaction:
+# almost always none, where returning the new ones would carry the whole batch back. The
+# claim time is one value for the batch.
+_CLAIM_IDS = claim_rows(processed_events, _CLAIM_COLUMNS, "event_id", stamp="processed_at")
 _ADD_PLAYS = insert_rows(plays, _PLAY_COLUMNS, skip_conflicts=True)
 
 
@@ -124,7 +125,7 @@ async def _lock_marks(conn: AsyncConnection, user_ids: list[str]) -> dict[str, U
         .order_by(user_playback.c.user_id)
         .with_for_update()
     )
-    return {row.user_id: UserMark(*row) for row in rows}
+    return {user_id: UserMark(user_id, last, at) for user_id, last, at in rows}
 
 
 async def _read_states(conn: AsyncConnection, user_ids: list[str]) -> dict[str, UserPlayback]:
@@ -172,13 +173,7 @@ async def apply_events(
             {"user_id": user_id, "last_sequence": 0, "is_playing": False, "updated_at": now}
             for user_id in missing
         ]
-        made = set(
-            (
-                await conn.execute(
-                    _ADD_USERS, as_arrays(user_playback, new_users, _NEW_USER_COLUMNS)
-                )
-            ).scalars()
-        )
+        made = set((await conn.execute(_ADD_USERS, as_rows(new_users))).scalars())
         if others := [user_id for user_id in missing if user_id not in made]:
             marks.update(await _lock_marks(conn, others))
 
@@ -222,28 +217,24 @@ async def apply_events(
     if unknown:
         states.update(await _read_states(conn, unknown))
 
-    # Claim every id of the batch: the ids the insert returns are new, the others were applied
-    # by an earlier transaction. One statement, checked against the primary key.
+    # Claim every id of the batch: the statement answers with the ids an earlier transaction
+    # already claimed (applied), and inserts the others. One statement, checked against the
+    # primary key.
     claims: dict[str, dict[str, object]] = {}
     for user_id in live:
         for event in by_user[user_id]:
             claims.setdefault(
                 event.event_id,
-                {
-                    "event_id": event.event_id,
-                    "user_id": user_id,
-                    "sequence": event.data.sequence,
-                    "processed_at": now,
-                },
+                {"event_id": event.event_id, "user_id": user_id, "sequence": event.data.sequence},
             )
-    new_ids = set(
+    already_applied = set(
         (
             await conn.execute(
-                _CLAIM_IDS, as_arrays(processed_events, list(claims.values()), _APPLIED_COLUMNS)
+                _CLAIM_IDS,
+                {**as_rows(list(claims.values())), "processed_at": now},
             )
         ).scalars()
     )
-    already_applied = claims.keys() - new_ids
 
     state_rows: list[dict[str, object]] = []
     play_rows: list[dict[str, object]] = []
@@ -259,9 +250,9 @@ async def apply_events(
         play_rows.extend(play_to_row(play) for play in projection.plays)
 
     if state_rows:
-        await conn.execute(_UPDATE_STATES, as_arrays(user_playback, state_rows, _STATE_COLUMNS))
+        await conn.execute(_UPDATE_STATES, as_rows(state_rows))
     if play_rows:
-        await conn.execute(_ADD_PLAYS, as_arrays(plays, play_rows, _PLAY_COLUMNS))
+        await conn.execute(_ADD_PLAYS, as_rows(play_rows))
         outcome.plays = len(play_rows)
     return outcome
 

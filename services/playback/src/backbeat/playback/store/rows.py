@@ -9,6 +9,7 @@ from sqlalchemy import Row
 
 from backbeat.events.playback import Device, PlaybackContext, Track
 from backbeat.playback.domain.listening import CompletedPlay, OpenPlay, UserPlayback
+from backbeat.playback.store.columnar import json_value
 
 
 def state_from_row(row: Row[Any]) -> UserPlayback:
@@ -38,11 +39,12 @@ def state_to_row(state: UserPlayback, now: datetime) -> dict[str, Any]:
     return {
         "user_id": state.user_id,
         "last_sequence": state.last_sequence,
-        "track": state.track.model_dump(mode="json") if state.track else None,
+        # JSON straight from the models (in pydantic's core), not dicts encoded again.
+        "track": json_value(state.track.model_dump_json()) if state.track else None,
         "is_playing": state.is_playing,
         "progress_ms": state.progress_ms,
-        "device": state.device.model_dump(mode="json") if state.device else None,
-        "context": state.context.model_dump(mode="json") if state.context else None,
+        "device": json_value(state.device.model_dump_json()) if state.device else None,
+        "context": json_value(state.context.model_dump_json()) if state.context else None,
         "observed_at": state.observed_at,
         "play_started_at": play.started_at if play else None,
         "play_listened_ms": play.listened_ms if play else None,
@@ -59,7 +61,7 @@ def play_to_row(play: CompletedPlay) -> dict[str, Any]:
         "track_id": track.id,
         "track_uri": track.uri,
         "track_name": track.name,
-        "artists": [artist.model_dump(mode="json") for artist in track.artists],
+        "artists": json_value(f"[{','.join(a.model_dump_json() for a in track.artists)}]"),
         "album_id": track.album_id,
         "album_name": track.album_name,
         "duration_ms": track.duration_ms,

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from backbeat.events import topics
 from backbeat.events.connections import ConnectionState, ConnectionStatus, connection_event
@@ -41,9 +42,21 @@ from backbeat.tokens.domain.vault import CredentialField, KeyRing, SealedSecret,
 from backbeat.tokens.domain.warm_tokens import WarmTokens
 from backbeat.tokens.service.audit import AuditTrail
 from backbeat.tokens.service.errors import NeedsReauth, NotConnected, TryLater
+from backbeat.tokens.service.rounds import StatementRounds
 from backbeat.tokens.store.tables import audit_log, credentials, outbox
 
 log = logging.getLogger(__name__)
+
+_READ_ROUND = select(credentials).where(
+    credentials.c.user_id == any_(bindparam("user_ids", type_=ARRAY(String)))
+)
+
+
+async def _read_round(connection: AsyncConnection, user_ids: list[str]) -> list[Row[Any] | None]:
+    """The credentials rows of ``user_ids`` (None where there is none), in one statement."""
+    rows = await connection.execute(_READ_ROUND, {"user_ids": sorted(set(user_ids))})
+    by_user = {row.user_id: row for row in rows}
+    return [by_user.get(user_id) for user_id in user_ids]
 
 
 class TokenRefresher(Protocol):
@@ -90,6 +103,12 @@ class AccessTokenDispenser:
         self._in_flight: dict[str, asyncio.Task[AccessToken]] = {}
         self.connections_topic = connections_topic
         self.audit = AuditTrail(database)
+        # Reads of many users at once (a restart, the windows of many users ending together,
+        # callers that come back after a pause) share one statement instead of a
+        # transaction and a pooled connection each.
+        self._reads: StatementRounds[str, Row[Any] | None] = StatementRounds(
+            database, _read_round, name="credential-reads"
+        )
         # Recently read tokens, so a busy caller does not cost a database read per hand-out.
         # Another instance's disconnect or refresh is seen here within ``warm_cache``: Spotify
         # keeps a replaced access token valid until its own expiry, so a cached one still works.
@@ -183,10 +202,7 @@ class AccessTokenDispenser:
             await asyncio.sleep(self.poll_interval.total_seconds())
 
     async def _read(self, user_id: str) -> Row[Any]:
-        async with self.database.session() as session:
-            row = (
-                await session.execute(select(credentials).where(credentials.c.user_id == user_id))
-            ).first()
+        row = await self._reads.submit(user_id)
         if row is None:
             raise NotConnected("no Spotify connection for this user")
         return row

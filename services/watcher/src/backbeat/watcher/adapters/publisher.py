@@ -92,18 +92,23 @@ class PartitionPublisher:
         """Wait until everything enqueued so far is committed (or the partition was lost)."""
         await self._idle.wait()
 
-    async def close(self, flush_timeout_s: float = 15.0) -> None:
-        """Commit what is pending (for the next owner to continue from), then stop."""
+    async def close(self, flush_timeout_s: float = 15.0) -> bool:
+        """Commit what is pending (for the next owner to continue from), then stop. True when
+        everything enqueued was committed."""
+        committed = True
         if not self._task.done():
             try:
                 async with asyncio.timeout(flush_timeout_s):
                     await self.flush()
             except TimeoutError:
+                committed = False
                 log.error("closing with uncommitted events", extra={"partition": self.partition})
+        committed = committed and not self.fenced and not self._pending
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, PartitionFenced):
             await self._task
         await self._producer.stop()
+        return committed
 
     async def _run(self) -> None:
         try:
@@ -200,7 +205,12 @@ class Publisher:
             client_id=f"backbeat-watcher-{partition}",
             transactional_id=self.transactional_id(partition),
         )
-        await start_producer(producer, [self._events_topic, self._state_topic])
+        try:
+            await start_producer(producer, [self._events_topic, self._state_topic])
+        except BaseException:
+            # Cancelled by a revocation mid-open, or failed: nothing is left running.
+            await producer.stop()
+            raise
         self._partitions[partition] = PartitionPublisher(
             partition,
             producer,
@@ -212,10 +222,11 @@ class Publisher:
             checkpoint_interval_s=self._checkpoint_interval_s,
         )
 
-    async def close(self, partition: int) -> None:
+    async def close(self, partition: int) -> bool:
+        """Commit the partition's pending batch and let it go; True when all it was given is
+        committed."""
         publisher = self._partitions.pop(partition, None)
-        if publisher is not None:
-            await publisher.close()
+        return False if publisher is None else await publisher.close()
 
     async def close_all(self) -> None:
         await asyncio.gather(*(self.close(p) for p in list(self._partitions)))

@@ -1,13 +1,15 @@
 """Which users this instance watches: the partitions of the connections topic that Kafka's
 consumer group assigns to it.
 
-On assignment the instance first opens each partition's transactional producer (fencing a
-previous owner that may still be running), then reads the partition's changelog for the
-users' last states, then reads the partition of the compacted connections topic from its
-beginning, so every connected user of the partition is watched from the state it was left
-in. Offsets are never committed: the compacted topic is the state, read whole each time. On
-revocation the partition's users stop being polled, and what is pending is committed before
-the partition is let go, so the next owner continues exactly from there.
+On assignment the instance reads each partition of the compacted connections topic from its
+beginning, while, in the background, it opens the partition's transactional producer
+(fencing a previous owner that may still be running) and reads the partition's changelog
+for the users' last states; the partition's connected users are watched once that restore
+has finished, each from the state it was left in. The assignment callback itself returns
+at once: the group hears no heartbeat from a member until it does. Offsets are never
+committed: the compacted topic is the state, read whole each time. On revocation the
+partition's users stop being polled, and what is pending is committed before the partition
+is let go, so the next owner continues exactly from there.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from aiokafka.structs import ConsumerRecord
 
 from backbeat.events.cloudevents import MalformedEvent, from_kafka, log_unreadable
@@ -74,6 +78,11 @@ class ConnectionOwnership:
             heartbeat_interval_ms=heartbeat_interval_ms,
             # A rebalance waits for the revoking member to commit what it has pending.
             rebalance_timeout_ms=max(30_000, session_timeout_ms),
+            # Sticky: when an instance leaves or joins, the others keep the partitions they
+            # had (and their users' states, see `store.state_store.RetainedStates`) and only
+            # the moved ones are restored. Round-robin stays listed so that instances of a
+            # version without it still agree on a protocol during a rolling upgrade.
+            partition_assignment_strategy=(StickyPartitionAssignor, RoundRobinPartitionAssignor),
             **KAFKA_CLIENT_OPTIONS,
         )
         self.owned: set[int] = set()

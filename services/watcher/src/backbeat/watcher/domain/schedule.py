@@ -92,6 +92,77 @@ def next_poll_delay(
     return max(intervals.minimum_s, _jittered(base, intervals.jitter, spread))
 
 
+def tier_interval_s(
+    intervals: PollIntervals,
+    snapshot: PlaybackSnapshot | None,
+    last_active_at_ms: int | None,
+    *,
+    viewed: bool = False,
+) -> float:
+    """The interval, before jitter, of the tier ``snapshot`` puts the user in (no snapshot:
+    the playing tier, the shortest a user who is not viewed can be in)."""
+    playing = snapshot is None or (snapshot.active and snapshot.is_playing)
+    if not intervals.adaptive or (playing and not viewed):
+        return intervals.active_s
+    if viewed:
+        if playing:
+            return intervals.viewed_active_s
+        assert snapshot is not None
+        return intervals.viewed_paused_s if snapshot.active else intervals.viewed_idle_s
+    assert snapshot is not None
+    return _resting_interval_s(intervals, snapshot, last_active_at_ms)
+
+
+def first_poll_delay(
+    intervals: PollIntervals,
+    snapshot: PlaybackSnapshot | None,
+    last_active_at_ms: int | None,
+    now_ms: int,
+    spread: float,
+    *,
+    viewed: bool = False,
+) -> float:
+    """Seconds from ``now_ms`` (wall clock) to the first poll of a user this instance starts
+    watching (a partition taken over, a start), from the last observation ``snapshot``
+    (None: never observed). ``spread`` is a uniform draw in [0, 1).
+
+    The schedule continues where it was: due at the last observation plus the next delay
+    the schedule gives for it. A user never observed, or already overdue (the previous
+    owner's death took longer than the interval), is due at a point spread over its tier's
+    interval from now: a takeover moves tens of thousands of users at once, and due all at
+    once (or within one active interval) they would spend the whole budget at once and run
+    late behind it, while this keeps the rate the schedule had."""
+    if snapshot is not None:
+        delay = next_poll_delay(intervals, snapshot, last_active_at_ms, spread, viewed=viewed)
+        due_in = (snapshot.observed_at_ms - now_ms) / 1000 + delay
+        if due_in >= 0:
+            # Never later than a full delay from now, should the observation's clock have run
+            # ahead of this one.
+            return min(due_in, delay)
+    return spread * tier_interval_s(intervals, snapshot, last_active_at_ms, viewed=viewed)
+
+
+def after_first_look_delay(
+    intervals: PollIntervals,
+    snapshot: PlaybackSnapshot,
+    last_active_at_ms: int | None,
+    spread: float,
+    *,
+    viewed: bool = False,
+) -> float:
+    """Seconds from a user's first observation (nothing known of them before) to the next
+    poll: as `next_poll_delay` while music plays, anywhere in the tier's interval otherwise.
+
+    Users first seen together (a cold start without state, a crowd connecting) would come
+    due together again one interval later, and jitter spreads them only slowly, round after
+    round: a cold start of 100,000 users bunched the idle ones' polls into a fifth of their
+    interval for minutes, past the budget. One poll sooner than needed, once, is the price."""
+    if not intervals.adaptive or (snapshot.active and snapshot.is_playing):
+        return next_poll_delay(intervals, snapshot, last_active_at_ms, spread, viewed=viewed)
+    interval = tier_interval_s(intervals, snapshot, last_active_at_ms, viewed=viewed)
+    return max(intervals.minimum_s, spread * interval)
+
+
 def viewed_first(
     due: Sequence[tuple[str, float]], viewed: Callable[[str], bool]
 ) -> list[tuple[str, float]]:

@@ -46,7 +46,13 @@ from backbeat.watcher.domain.attention import ViewerBoard
 from backbeat.watcher.domain.backoff import Backoff
 from backbeat.watcher.domain.breaker import OutageBreaker
 from backbeat.watcher.domain.rate_budget import RateBudgets
-from backbeat.watcher.domain.schedule import PollIntervals, next_poll_delay, viewed_first
+from backbeat.watcher.domain.schedule import (
+    PollIntervals,
+    after_first_look_delay,
+    first_poll_delay,
+    next_poll_delay,
+    viewed_first,
+)
 from backbeat.watcher.domain.snapshot import RecentPlay
 from backbeat.watcher.domain.timeline import (
     Observation,
@@ -155,11 +161,23 @@ class PollScheduler:
             existing.connected_since_ms = user.connected_since_ms
             return
         self._users[user.user_id] = user
-        # Spread a newly assigned crowd over one active interval rather than a burst.
-        first = self._clock.now() + self._rng.random() * self._policy.intervals.active_s
-        self._timers.schedule(user.user_id, first)
+        self._timers.schedule(user.user_id, self._clock.now() + self._first_poll_delay(user))
         self._metrics.users_owned.set(len(self._users))
         self._wake.set()
+
+    def _first_poll_delay(self, user: WatchedUser) -> float:
+        snapshot = user.state.snapshot
+        if snapshot is not None and snapshot.observed_at_ms < user.connected_since_ms:
+            # Observed under an earlier connection: the schedule starts afresh.
+            snapshot = None
+        return first_poll_delay(
+            self._policy.intervals,
+            snapshot,
+            user.state.last_active_at_ms,
+            self._clock.wall_ms(),
+            self._rng.random(),
+            viewed=self.viewed(user.user_id),
+        )
 
     def unwatch(self, user_id: str) -> None:
         """Stop watching; a poll in flight finishes but its outcome is dropped."""
@@ -470,12 +488,13 @@ class PollScheduler:
         if not self._sink(user, observation):
             self.unwatch(user.user_id)
             return
+        first_look = user.state.snapshot is None
         user.state = observation.state
         user.failures = 0
         user.token_retried = False
         snapshot = observation.state.snapshot
         assert snapshot is not None
-        delay = next_poll_delay(
+        delay = (after_first_look_delay if first_look else next_poll_delay)(
             self._policy.intervals,
             snapshot,
             observation.state.last_active_at_ms,
