@@ -56,7 +56,9 @@ def deployment(database_urls: dict[str, str], kafka_bootstrap: str) -> Iterator[
                 redirect_uri=REDIRECT,
                 connections_topic=f"test.spotify.connections.contract.{uuid.uuid4().hex[:8]}",
                 name="tokens-for-contract",
-            ).start()
+                # Ready once it has read the revocations and reached Kafka: slower on a
+                # loaded machine than the default start timeout allows.
+            ).start(timeout_s=60)
             try:
                 user_id = str(uuid.uuid4())
                 spotify_user = httpx.post(f"{fake.url}/_control/users", json={}).json()["id"]
